@@ -1,0 +1,166 @@
+"""Logging: a rotating file in the user log dir, with secrets redacted before they are written.
+
+The redaction runs in a filter attached to every handler this module installs, so it
+covers records from any library (MSAL logs authorization codes, PKCE verifiers and device
+codes at DEBUG, and ``login_hint`` at INFO). What is redacted:
+
+- JWTs (access and id tokens), ``Bearer`` credentials;
+- Kaltura KS strings (v2 ones start with ``djJ8``, base64 of ``v2|``), and any ``ks`` value;
+- values of sensitive keys in query strings, form bodies, JSON and Python reprs:
+  authorization codes, code verifiers, device codes, refresh/access/id tokens, passwords,
+  secrets, app tokens and their hashes, ``login_hint``, ``X-AnchorMailbox``;
+- the same inside formatted tracebacks.
+
+The ``msal`` logger sits at WARNING unless ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+
+from app import paths
+
+REDACTED = "«redacted»"
+
+_SENSITIVE_KEYS = (
+    "code",
+    "code_verifier",
+    "device_code",
+    "user_code",
+    "refresh_token",
+    "access_token",
+    "id_token",
+    "client_secret",
+    "assertion",
+    "password",
+    "passwd",
+    "secret",
+    "adminsecret",
+    "ks",
+    "token",
+    "tokenhash",
+    "apptoken",
+    "login_hint",
+    "x-anchormailbox",
+    "x-client-sku-token",
+    "authorization",
+    "otp",
+)
+_KEYS = "|".join(sorted((re.escape(k) for k in _SENSITIVE_KEYS), key=len, reverse=True))
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # JWT: three base64url parts, the first a JSON header ("eyJ" = base64 of '{"').
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+    # Authorization headers.
+    (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
+    # Kaltura KS v2 (base64 of "v2|...", URL-safe alphabet).
+    (re.compile(r"djJ8[A-Za-z0-9_\-+/=]{8,}"), REDACTED),
+    # key=value in query strings and form bodies.
+    (
+        re.compile(rf"(?i)(?<![A-Za-z0-9_])({_KEYS})=([^&\s'\",;)}}\]]+)"),
+        rf"\1={REDACTED}",
+    ),
+    # "key": "value" (JSON) and 'key': 'value' (Python reprs), also key: value in headers.
+    (
+        re.compile(rf"(?i)([\"']?)({_KEYS})\1(\s*[:=]\s*)([\"'])(?:(?!\4).)*\4"),
+        rf"\1\2\1\3\4{REDACTED}\4",
+    ),
+    (
+        re.compile(rf"(?im)^(\s*)({_KEYS})(:\s*)(\S.*)$"),
+        rf"\1\2\3{REDACTED}",
+    ),
+]
+
+# Error codes such as "ENTRY_ID_NOT_FOUND" are not secrets; keep them readable in logs.
+_ERROR_CODE_VALUE = re.compile(r"""(?i)(["']?code["']?\s*[:=]\s*["'])«redacted»(["'])""")
+
+
+def redact(text: str) -> str:
+    """Remove secrets from one log line (or any text)."""
+    original = text
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    if text is not original and "code" in text:
+        text = _restore_error_codes(original, text)
+    return text
+
+
+_CODE_VALUE = re.compile(r"""(?i)["']code["']\s*:\s*["']([A-Z][A-Z0-9_]*)["']""")
+
+
+def _restore_error_codes(original: str, text: str) -> str:
+    """Put back values of "code" that are API error codes (UPPER_SNAKE), not OAuth codes."""
+    codes = iter(m.group(1) for m in _CODE_VALUE.finditer(original))
+    error_codes = list(codes)
+    if not error_codes:
+        return text
+    it = iter(error_codes)
+
+    def put_back(match: re.Match[str]) -> str:
+        try:
+            return f"{match.group(1)}{next(it)}{match.group(2)}"
+        except StopIteration:
+            return match.group(0)
+
+    return _ERROR_CODE_VALUE.sub(put_back, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message (and traceback) with :func:`redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a library's bad format string: keep what we have
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
+_installed: list[logging.Handler] = []
+
+
+def setup(
+    *, verbose: bool = False, log_file: Path | None = None, console: bool = False
+) -> Path:
+    """Install the rotating file handler (and optionally stderr). Returns the log path."""
+    for handler in _installed:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    _installed.clear()
+    log_file = log_file or paths.log_path()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    file_handler = logging.handlers.RotatingFileHandler(
+        log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+    )
+    file_handler.setFormatter(logging.Formatter(_FORMAT))
+    handlers: list[logging.Handler] = [file_handler]
+    if console:
+        stream = logging.StreamHandler()
+        stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        # The crash handler prints its own short message; the traceback goes to the file.
+        stream.addFilter(lambda record: record.name != "app.crash")
+        handlers.append(stream)
+    for handler in handlers:
+        handler.addFilter(RedactingFilter())
+        root.addHandler(handler)
+        _installed.append(handler)
+    # MSAL logs personal data at INFO and secrets at DEBUG (platform-facts); keep it quiet.
+    logging.getLogger("msal").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for noisy in ("urllib3", "werkzeug", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+    return log_file
