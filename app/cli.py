@@ -9,6 +9,8 @@ crash handler, which logs the traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -20,31 +22,38 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace], int]
 
-#: Subcommands that are planned, with the issue that builds them.
-_PLANNED: dict[str, tuple[str, str]] = {
-    "gui": ("Open the desktop app (default).", "the desktop UI"),
-    "demo": ("Record 5 s, send to three sandbox recipients, show the results.", "mail"),
-    "sandbox": ("Run the local Kaltura, Graph and sign-in servers.", "sandbox"),
-    "record": ("Record a take from the camera and microphone.", "recorder"),
-    "devices": ("List cameras and microphones (--test: 2 s pre-flight check).", "recorder"),
-    "upload": ("Upload a video to Kaltura and print its links.", "Kaltura"),
-    "send": ("Send a video message to one or more people.", "mail"),
-    "login": ("Sign in to Microsoft 365.", "Microsoft 365"),
-    "logout": ("Disconnect the Microsoft 365 account of this profile.", "Microsoft 365"),
-    "whoami": ("Show who is signed in for this profile.", "Microsoft 365"),
-    "people": ("Search the directory for recipients.", "Microsoft 365"),
+#: Every subcommand, its summary, and the module that implements it. A module provides
+#: ``register(subparsers) -> None``, adding its parser(s) with ``handler=`` defaults. Until
+#: that module exists, the subcommand says it is not available yet and exits 2.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "gui": ("Open the desktop app (default).", "app.ui.commands"),
+    "demo": ("Record 5 s, send to three sandbox recipients, show the results.", "app.mail.cli"),
+    "sandbox": ("Run the local Kaltura, Graph and sign-in servers.", "app.sandbox.cli"),
+    "record": ("Record a take from the camera and microphone.", "app.recorder.cli"),
+    "devices": ("List cameras and microphones (--test: 2 s pre-flight check).", "app.recorder.cli"),
+    "upload": ("Upload a video to Kaltura and print its links.", "app.kaltura.cli"),
+    "send": ("Send a video message to one or more people.", "app.mail.cli"),
+    "login": ("Sign in to Microsoft 365.", "app.microsoft.cli"),
+    "logout": ("Disconnect the Microsoft 365 account of this profile.", "app.microsoft.cli"),
+    "whoami": ("Show who is signed in for this profile.", "app.microsoft.cli"),
+    "people": ("Search the directory for recipients.", "app.microsoft.cli"),
 }
 
 
 def _not_available(name: str) -> Handler:
     def run(args: argparse.Namespace) -> int:
-        area = _PLANNED[name][1]
         raise NotAvailableYet(
-            f"'vmsg {name}' is not available yet: it arrives with the {area} work.",
+            f"'vmsg {name}' is not available yet in this version.",
             hint="Run 'vmsg --help' to see what this version can do.",
         )
 
     return run
+
+
+def _gui_default(args: argparse.Namespace) -> int:
+    """``vmsg`` alone: the desktop app (through whatever registered ``gui``)."""
+    parser = build_parser()
+    return int(parser.parse_args(["gui"]).handler(args))
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -67,15 +76,29 @@ def build_parser(handlers: dict[str, Handler] | None = None) -> argparse.Argumen
         "--profile", metavar="NAME", help="use this profile instead of the active one"
     )
     # No subcommand means the desktop app.
-    parser.set_defaults(handler=handlers.get("gui", _not_available("gui")))
+    parser.set_defaults(handler=handlers.get("gui", _gui_default))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     doctor = sub.add_parser("doctor", help="Check this machine and the app's setup.")
     doctor.set_defaults(handler=handlers.get("doctor", _cmd_doctor))
-    for name, (summary, _area) in _PLANNED.items():
+    registered: set[str] = set()
+    for name, (summary, module_name) in COMMANDS.items():
+        if name in handlers or name in registered:
+            continue
+        if importlib.util.find_spec(module_name) is not None:
+            before = set(sub.choices)
+            importlib.import_module(module_name).register(sub)
+            registered |= set(sub.choices) - before
+            if name in registered:
+                continue
         p = sub.add_parser(name, help=summary, description=summary)
-        # Until a subcommand is built, accept its future arguments so the message is useful.
+        # Accept the future arguments so the "not available yet" message is what users see.
         p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        p.set_defaults(handler=handlers.get(name, _not_available(name)))
+        p.set_defaults(handler=_not_available(name))
+    for name, handler in handlers.items():
+        if name in COMMANDS and name != "doctor":
+            p = sub.add_parser(name, help=COMMANDS[name][0])
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(handler=handler)
     return parser
 
 

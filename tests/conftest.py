@@ -17,6 +17,12 @@ os.environ.setdefault("QT_FATAL_WARNINGS", "0")
 
 import pytest
 
+pytest_plugins = [
+    "tests.fixtures.sandbox_kaltura",
+    "tests.fixtures.sandbox_microsoft",
+    "tests.fixtures.sandbox_all",
+]
+
 
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
