@@ -34,14 +34,11 @@ def details_text(
     """What "Copy details" copies: version, platform and the redacted traceback."""
     trace = "".join(traceback.format_exception(exc_type, exc, tb))
     return logsetup.redact(
-        f"Video Messaging {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
-        f"{trace}"
+        f"Video Messaging {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n{trace}"
     )
 
 
-def handle(
-    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
-) -> None:
+def handle(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return

@@ -38,8 +38,13 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
+def _is_linux() -> bool:
+    # platform.system() rather than sys.platform: mypy narrows the latter per platform.
+    return platform.system() == "Linux"
+
+
 def _apt_hint(package: str) -> str:
-    if sys.platform.startswith("linux"):
+    if _is_linux():
         return f"Install it: sudo apt-get install {package}"
     return "Reinstall Video Messaging."
 
@@ -133,9 +138,9 @@ def _ffmpeg_checks() -> Iterator[Check]:
         yield Check(FAIL, "FFmpeg (PyAV)", "missing", "pip install av")
         return
     yield Check(OK, "FFmpeg (PyAV)", f"FFmpeg {av.ffmpeg_version_info}, PyAV {av.__version__}")
-    for codec, mode in (("libx264", "w"), ("aac", "w")):
+    for codec in ("libx264", "aac"):
         try:
-            av.codec.Codec(codec, mode)
+            av.codec.Codec(codec, "w")
         except Exception:  # av raises UnknownCodecError, a subclass of ValueError/FFmpegError
             yield Check(FAIL, f"Encoder {codec}", "missing", "Reinstall PyAV (pip install av).")
 
@@ -150,7 +155,7 @@ def _keyring_checks() -> Iterator[Check]:
         fix = (
             "Install and unlock a Secret Service (e.g. sudo apt-get install gnome-keyring) "
             "so secrets are stored encrypted."
-            if sys.platform.startswith("linux")
+            if _is_linux()
             else "Your OS credential store is not reachable."
         )
         yield Check(WARN, "Keyring", f"{info.detail} (NOT secure: secrets cannot be saved)", fix)

@@ -131,14 +131,17 @@ _FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 _installed: list[logging.Handler] = []
 
 
-def setup(
-    *, verbose: bool = False, log_file: Path | None = None, console: bool = False
-) -> Path:
-    """Install the rotating file handler (and optionally stderr). Returns the log path."""
+def shutdown() -> None:
+    """Remove and close the handlers :func:`setup` installed."""
     for handler in _installed:
         logging.getLogger().removeHandler(handler)
         handler.close()
     _installed.clear()
+
+
+def setup(*, verbose: bool = False, log_file: Path | None = None, console: bool = False) -> Path:
+    """Install the rotating file handler (and optionally stderr). Returns the log path."""
+    shutdown()
     log_file = log_file or paths.log_path()
     log_file.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()

@@ -112,9 +112,7 @@ class RecordingSettings:
 class Settings:
     schema_version: int = SCHEMA_VERSION
     active_profile: str = SANDBOX_PROFILE
-    profiles: dict[str, Profile] = field(
-        default_factory=lambda: {SANDBOX_PROFILE: Profile()}
-    )
+    profiles: dict[str, Profile] = field(default_factory=lambda: {SANDBOX_PROFILE: Profile()})
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     #: Allow the MSAL token cache in a 0600 file when no OS secure storage exists.
     allow_plaintext_token_cache: bool = False
@@ -162,7 +160,8 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
             if old in data:
                 org["kaltura"][new] = data[old]
         org["microsoft"] = {
-            k2: data[k1] for k1, k2 in (("tenant", "authority"), ("client_id", "client_id"))
+            k2: data[k1]
+            for k1, k2 in (("tenant", "authority"), ("client_id", "client_id"))
             if k1 in data
         }
         org["mail"] = mail
@@ -249,9 +248,7 @@ def decode_value(tp: Any, value: Any, where: str, problems: list[Problem]) -> An
     raise TypeError(f"settings field type {tp!r} is not supported")  # a bug in this module
 
 
-def decode_dataclass(
-    cls: type[T], data: dict[str, Any], where: str, problems: list[Problem]
-) -> T:
+def decode_dataclass(cls: type[T], data: dict[str, Any], where: str, problems: list[Problem]) -> T:
     """Build ``cls`` from ``data``: valid fields kept, invalid ones reset and reported."""
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}

@@ -12,8 +12,7 @@ from pathlib import Path
 
 # Must happen before any QApplication exists: pytest-qt aborts without a platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# Qt warnings are errors too (pytest-qt turns qWarning into failures with this).
-os.environ.setdefault("QT_FATAL_WARNINGS", "0")
+# Qt warnings fail tests through pytest-qt (qt_log_level_fail in pyproject.toml).
 
 import pytest
 
@@ -25,7 +24,9 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Point platformdirs at a fresh home for each test."""
     home = tmp_path_factory.mktemp("home")
     for var, sub in (
@@ -39,3 +40,6 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("VMSG_POLICY", str(home / "no-policy.json"))
     monkeypatch.delenv("VMSG_SANDBOX_DIR", raising=False)
     yield home
+    from app import logsetup
+
+    logsetup.shutdown()

@@ -1,0 +1,133 @@
+"""Log redaction: secrets never reach the log file, whichever library logged them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from msal.oauth2cli.authcode import AuthCodeReceiver
+
+from app import logsetup
+
+AUTH_CODE = "0.AXoA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvWxYz-authcode_Secret123"
+
+
+def _jwt(claims: dict[str, object]) -> str:
+    def b64(obj: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64(claims)}.c2lnbmF0dXJlLXNlY3JldA"
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = logsetup.setup(verbose=True, log_file=tmp_path / "vmsg.log")
+    yield path
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
+def _read(path: Path) -> str:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return path.read_text(encoding="utf-8")
+
+
+def test_real_msal_debug_line_with_auth_code_and_jwt_is_redacted(log_file: Path) -> None:
+    """MSAL's loopback receiver logs the whole auth response at DEBUG: code and id_token."""
+    id_token = _jwt({"sub": "user-1", "preferred_username": "zoe@contoso.example"})
+    with AuthCodeReceiver(port=0) as receiver:
+        result: dict[str, object] = {}
+
+        def wait() -> None:
+            result.update(receiver.get_auth_response(timeout=10, state="st4te") or {})
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        # The identity provider's form_post, as a browser would submit it.
+        requests.post(
+            f"http://127.0.0.1:{receiver.get_port()}/",
+            data={"code": AUTH_CODE, "state": "st4te", "id_token": id_token},
+            timeout=10,
+        )
+        waiter.join(10)
+    assert result.get("code") == AUTH_CODE  # MSAL really received it...
+    text = _read(log_file)
+    assert "Got auth response" in text  # ...and really logged it at DEBUG...
+    assert AUTH_CODE not in text  # ...but neither secret reached the file.
+    assert id_token not in text
+    assert id_token.split(".")[1] not in text
+    assert logsetup.REDACTED in text
+
+
+def test_msal_logger_is_quiet_unless_verbose(tmp_path: Path) -> None:
+    logsetup.setup(verbose=False, log_file=tmp_path / "quiet.log")
+    assert logging.getLogger("msal").getEffectiveLevel() == logging.WARNING
+    logsetup.setup(verbose=True, log_file=tmp_path / "loud.log")
+    assert logging.getLogger("msal").getEffectiveLevel() == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        (
+            "POST /token grant_type=authorization_code&code=ABCDEF123456&code_verifier=vErIfIeR99",
+            "vErIfIeR99",
+        ),
+        (
+            "POST /token grant_type=authorization_code&code=ABCDEF123456&code_verifier=x",
+            "ABCDEF123456",
+        ),
+        ("{'device_code': 'DEV-CODE-777', 'user_code': 'ABCD-EFGH'}", "DEV-CODE-777"),
+        ('{"refresh_token": "0.ARrefresh.secret", "token_type": "Bearer"}', "0.ARrefresh.secret"),
+        ("Authorization: Bearer eyJhbGciOi.abc.def-token", "eyJhbGciOi.abc.def-token"),
+        (
+            "GET /authorize?client_id=x&login_hint=zoe%40contoso.example&state=1",
+            "zoe%40contoso.example",
+        ),
+        ("headers {'X-AnchorMailbox': 'UPN:zoe@contoso.example'}", "UPN:zoe@contoso.example"),
+        (
+            "ks=djJ8MTAwfKb3x9Yl8mZmYmVhMzQ1Njc4OTA= service=media",
+            "djJ8MTAwfKb3x9Yl8mZmYmVhMzQ1Njc4OTA=",
+        ),
+        (
+            '{"ks": "MGQ2ZjM3ZDk1NjI1ZWVmOHxsZWdhY3kta3M=", "format": 1}',
+            "MGQ2ZjM3ZDk1NjI1ZWVmOHxsZWdhY3kta3M=",
+        ),
+        ("login password=hunter2! partnerId=100", "hunter2!"),
+        ('{"secret": "adm1n-secret", "type": 2}', "adm1n-secret"),
+        (
+            "appToken.startSession tokenHash=9f86d081884c7d659a2feaa0c55ad015",
+            "9f86d081884c7d659a2feaa0c55ad015",
+        ),
+    ],
+)
+def test_redact_patterns(line: str, secret: str) -> None:
+    out = logsetup.redact(line)
+    assert secret not in out
+    assert logsetup.REDACTED in out
+
+
+def test_error_codes_stay_readable() -> None:
+    line = '{"code":"ENTRY_ID_NOT_FOUND","message":"Entry id \\"0_x\\" not found"}'
+    assert logsetup.redact(line) == line
+
+
+def test_tracebacks_are_redacted_too(log_file: Path) -> None:
+    token = _jwt({"scp": "Mail.Send"})
+    try:
+        raise RuntimeError(f"Graph said no to {token}")
+    except RuntimeError:
+        logging.getLogger("app.test").exception("request failed")
+    text = _read(log_file)
+    assert "RuntimeError" in text and token not in text
+
+
+def test_bad_format_strings_from_libraries_do_not_break_logging(log_file: Path) -> None:
+    logging.getLogger("somelib").warning("%d widgets", "not-a-number")
+    assert "widgets" in _read(log_file)
