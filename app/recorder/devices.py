@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ def list_cameras(probe_indices: int = 4) -> list[Device]:
     nodes). Windows and macOS have no portable name source in OpenCV, so indices are
     probed with the platform's backend.
     """
-    if sys.platform.startswith("linux"):
+    if platform.system() == "Linux":  # not sys.platform: mypy would narrow it per platform
         return _list_v4l2()
     return _probe_opencv(probe_indices)
 
