@@ -135,16 +135,25 @@ def test_vmsg_sandbox_keeps_entries_uploads_and_messages_across_restarts(tmp_pat
         payload = os.urandom(4096)
         up = requests.post(
             f"{base}/uploadToken/action/upload",
-            data={"format": "1", "ks": ks, "uploadTokenId": token["id"], "resume": "false",
-                  "finalChunk": "false", "resumeAt": "0"},
+            data={
+                "format": "1",
+                "ks": ks,
+                "uploadTokenId": token["id"],
+                "resume": "false",
+                "finalChunk": "false",
+                "resumeAt": "0",
+            },
             files={"fileData": ("part.bin", payload)},
             timeout=10,
         ).json()
         assert up["uploadedFileSize"] == 4096, up
         entry = requests.post(
             f"{base}/media/action/add",
-            json={"format": 1, "ks": ks, "entry": {"objectType": "KalturaMediaEntry",
-                                                     "name": "Kept", "mediaType": 1}},
+            json={
+                "format": 1,
+                "ks": ks,
+                "entry": {"objectType": "KalturaMediaEntry", "name": "Kept", "mediaType": 1},
+            },
             timeout=10,
         ).json()
         assert entry["status"] == 7, entry
@@ -161,8 +170,13 @@ def test_vmsg_sandbox_keeps_entries_uploads_and_messages_across_restarts(tmp_pat
         base = f"{k['url']}/api_v3/service"  # type: ignore[index]
         ks = requests.post(
             f"{base}/session/action/start",
-            json={"format": 1, "secret": k["admin_secret"], "partnerId": k["partner_id"],  # type: ignore[index]
-                  "type": 2, "userId": "keeper@sandbox.example"},
+            json={
+                "format": 1,
+                "secret": k["admin_secret"],
+                "partnerId": k["partner_id"],  # type: ignore[index]
+                "type": 2,
+                "userId": "keeper@sandbox.example",
+            },
             timeout=10,
         ).json()
         again = requests.post(
