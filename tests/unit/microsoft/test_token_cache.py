@@ -1,0 +1,117 @@
+"""Token cache storage: encrypted or nothing, unless plaintext is allowed; corrupt caches reset."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.microsoft import token_cache as tc
+
+
+def headless(location: str) -> object:
+    raise RuntimeError("libsecret did not perform properly.\n* Headless mode ...")
+
+
+def no_gi(location: str) -> object:
+    raise ImportError("Unable to import module 'gi'")
+
+
+@pytest.mark.parametrize("factory", [headless, no_gi])
+def test_no_secure_storage_and_no_permission_is_a_clear_error(factory: object) -> None:
+    with pytest.raises(tc.TokenCacheUnavailable) as info:
+        tc.TokenCacheStore("Contoso", persistence_factory=factory)  # type: ignore[arg-type]
+    assert "securely" in info.value.message
+    assert "allow_plaintext_token_cache" in info.value.hint
+
+
+def test_plaintext_fallback_only_when_allowed_with_0600_file_0700_dir_and_a_warning() -> None:
+    store = tc.TokenCacheStore("Contoso", allow_plaintext=True, persistence_factory=headless)
+    assert not store.is_encrypted
+    assert store.warning == tc.PLAINTEXT_WARNING
+    store.cache.add(
+        {
+            "client_id": "c",
+            "scope": ["User.Read"],
+            "token_endpoint": "https://login.example/t/oauth2/v2.0/token",
+            "response": {"access_token": "AT", "refresh_token": "RT", "expires_in": 3600},
+        }
+    )
+    store.after_write()
+    path = store.location
+    assert path.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    check = tc.storage_check(store)
+    assert check.status == "warn" and "NOT encrypted" in check.value and check.fix
+
+
+def test_each_profile_has_its_own_cache_file() -> None:
+    a = tc.cache_location("Contoso")
+    b = tc.cache_location("Fabrikam")
+    c = tc.cache_location("Contoso/../x")
+    assert len({a, b, c}) == 3
+    assert all(p.parent == tc.cache_dir() for p in (a, b, c))
+
+
+def test_a_corrupt_cache_is_detected_and_reset(tmp_path: Path) -> None:
+    location = tmp_path / "msal" / "p.cache"
+    location.parent.mkdir()
+    location.write_text('{"AccessToken": {"broken": ')
+    store = tc.TokenCacheStore(
+        "p", allow_plaintext=True, location=location, persistence_factory=headless
+    )
+    assert store.was_reset
+    assert location.read_text() == "{}"
+
+
+def test_a_wrong_shape_cache_is_reset_too(tmp_path: Path) -> None:
+    location = tmp_path / "p.cache"
+    location.write_text("[1, 2, 3]")
+    store = tc.TokenCacheStore(
+        "p", allow_plaintext=True, location=location, persistence_factory=headless
+    )
+    assert store.was_reset
+
+
+def test_a_good_cache_is_kept(tmp_path: Path) -> None:
+    location = tmp_path / "p.cache"
+    location.write_text('{"Account": {}}')
+    store = tc.TokenCacheStore(
+        "p", allow_plaintext=True, location=location, persistence_factory=headless
+    )
+    assert not store.was_reset
+    assert location.read_text() == '{"Account": {}}'
+
+
+class FakeEncrypted:
+    """Stands in for an OS store in a unit test (the real one is tested under needs_keyring)."""
+
+    is_encrypted = True
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.data: str | None = None
+
+    def save(self, content: str) -> None:
+        self.data = content
+
+    def load(self) -> str:
+        from msal_extensions.persistence import PersistenceNotFound
+
+        if self.data is None:
+            raise PersistenceNotFound()
+        return self.data
+
+    def time_last_modified(self) -> float:
+        return 0.0
+
+    def get_location(self) -> str:
+        return self.location
+
+
+def test_encrypted_store_reports_ok_for_doctor() -> None:
+    store = tc.TokenCacheStore("p", persistence_factory=FakeEncrypted)
+    assert store.is_encrypted and store.warning == ""
+    assert tc.storage_check(store).status == "ok"
