@@ -1,0 +1,130 @@
+"""Sandbox benchmarks (issue 3): the Kaltura sandbox's upload storage rate over loopback
+with 8 MB chunks sent through ``uploadToken.upload`` (target >= 200 MB/s), next to a
+baseline measured in the same run: writing the same chunks straight to a file in the same
+data dir (the machine's raw storage rate).
+
+Structured as functions plus a ``main`` printing ONE JSON object on its last line, so
+other sandbox measurements (e.g. the Graph ``/users`` latency) can be added as more keys.
+
+    .venv/bin/python benchmarks/sandbox.py [--quick] [--total-mb N] [--chunk-mb N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.sandbox.kaltura import start_kaltura
+
+UPLOAD_TARGET_MB_S = 200.0
+
+
+def _admin_ks(url: str, secret: str, partner_id: int, http: requests.Session) -> str:
+    resp = http.post(
+        f"{url}/api_v3/service/session/action/start",
+        json={"secret": secret, "type": 2, "partnerId": partner_id, "format": 1},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    ks = resp.json()
+    assert isinstance(ks, str), ks
+    return ks
+
+
+def storage_baseline_mb_s(data_dir: Path, chunk: bytes, count: int) -> float:
+    """Raw rate: the same chunks written to a file in the data dir, flushed to the OS."""
+    path = data_dir / "baseline.bin"
+    started = time.perf_counter()
+    with open(path, "wb") as f:
+        for _ in range(count):
+            f.write(chunk)
+        f.flush()
+    elapsed = time.perf_counter() - started
+    path.unlink()
+    return len(chunk) * count / elapsed / 1e6
+
+
+def kaltura_upload_rate(total_mb: int = 256, chunk_mb: int = 8) -> dict[str, Any]:
+    """Upload ``total_mb`` in ``chunk_mb`` chunks to one token; MB/s end to end."""
+    chunk = os.urandom(chunk_mb << 20)
+    count = max(2, total_mb // chunk_mb)
+    with tempfile.TemporaryDirectory(prefix="vmsg-bench-") as tmp:
+        data_dir = Path(tmp)
+        service, server = start_kaltura(data_dir, conversion_seconds=3600)
+        try:
+            http = requests.Session()
+            http.trust_env = False
+            manifest = service.manifest()
+            ks = _admin_ks(server.url, manifest["admin_secret"], service.partner_id, http)
+            api = f"{server.url}/api_v3/service/uploadtoken/action"
+            token = http.post(
+                f"{api}/add",
+                json={"ks": ks, "format": 1, "uploadToken": {"fileName": "bench.mp4"}},
+                timeout=30,
+            ).json()
+            started = time.perf_counter()
+            for i in range(count):
+                fields = {
+                    "ks": ks,
+                    "format": 1,
+                    "uploadTokenId": token["id"],
+                    "resume": i > 0,
+                    "finalChunk": i == count - 1,
+                    "resumeAt": i * len(chunk),
+                }
+                resp = http.post(
+                    f"{api}/upload",
+                    files={
+                        "json": (None, json.dumps(fields), "application/json"),
+                        "fileData": ("bench.mp4", chunk, "video/mp4"),
+                    },
+                    timeout=60,
+                )
+                result = resp.json()
+                if result.get("objectType") == "KalturaAPIException":
+                    raise RuntimeError(result)
+            elapsed = time.perf_counter() - started
+            stored = service.uploads.size(token["id"])
+            if stored != count * len(chunk):
+                raise RuntimeError(f"stored {stored} bytes, sent {count * len(chunk)}")
+            rate = stored / elapsed / 1e6
+            baseline = storage_baseline_mb_s(data_dir, chunk, count)
+        finally:
+            server.stop()
+            service.close()
+    return {
+        "kaltura_upload_mb_s": round(rate, 1),
+        "kaltura_upload_target_mb_s": UPLOAD_TARGET_MB_S,
+        "kaltura_upload_meets_target": rate >= UPLOAD_TARGET_MB_S,
+        "kaltura_upload_total_mb": round(count * len(chunk) / 1e6, 1),
+        "kaltura_upload_chunk_mb": chunk_mb,
+        "storage_baseline_mb_s": round(baseline, 1),
+        "kaltura_upload_vs_baseline": round(rate / baseline, 3) if baseline else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a shorter run (64 MB)")
+    parser.add_argument("--total-mb", type=int, default=512)
+    parser.add_argument("--chunk-mb", type=int, default=8)
+    args = parser.parse_args(argv)
+    total = 64 if args.quick else args.total_mb
+    result: dict[str, Any] = {"benchmark": "sandbox"}
+    result.update(kaltura_upload_rate(total, args.chunk_mb))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
