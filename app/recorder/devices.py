@@ -108,3 +108,90 @@ def list_microphones() -> list[Device]:
             )
         )
     return out
+
+
+# --- choosing a source from a command-line/settings spec ------------------------------
+
+
+def _options(text: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        out[key.strip().lower()] = value.strip()
+    return out
+
+
+def _seconds(text: str) -> float:
+    text = text.strip().lower()
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    return float(text.removesuffix("s"))
+
+
+def make_camera(spec: str | None) -> Any:
+    """A camera source from ``ID``, ``synthetic[:pattern=black,lost_after=3]`` or
+    ``file:PATH``; None means the first camera found."""
+    from app.errors import DeviceError  # noqa: PLC0415
+    from app.recorder.camera import FileCamera, OpenCVCamera  # noqa: PLC0415
+    from app.recorder.synthetic import SyntheticCamera  # noqa: PLC0415
+
+    if spec is None:
+        cams = list_cameras()
+        if not cams:
+            raise DeviceError(
+                "No camera found.",
+                hint="Connect a camera (and allow camera access in the privacy settings), "
+                "or use --camera synthetic.",
+            )
+        return OpenCVCamera(int(cams[0].id), name=cams[0].name)
+    if spec.startswith("file:"):
+        return FileCamera(Path(spec[5:]))
+    head, _, rest = spec.partition(":")
+    if head == "synthetic":
+        opts = _options(rest)
+        try:
+            lost = _seconds(opts["lost_after"]) if "lost_after" in opts else None
+            return SyntheticCamera(pattern=opts.get("pattern", "bars"), lost_after=lost)
+        except ValueError as exc:
+            raise DeviceError(f"Bad synthetic camera options {rest!r}: {exc}.") from None
+    if spec.isdigit():
+        names = {c.id: c.name for c in list_cameras()} if sys.platform.startswith("linux") else {}
+        return OpenCVCamera(int(spec), name=names.get(spec, ""))
+    if spec.startswith("/dev/video") and spec[10:].isdigit():
+        return OpenCVCamera(int(spec[10:]))
+    raise DeviceError(
+        f"Unknown camera {spec!r}.",
+        hint="Use a number from 'vmsg devices', 'synthetic', or 'file:PATH'.",
+    )
+
+
+def make_microphone(spec: str | None) -> Any:
+    """A microphone source from ``ID``, a name, ``default``, ``none`` (returns None) or
+    ``synthetic[:skew=+0.1%,jitter=5ms,level=silent]``; None means the default input."""
+    from app.errors import DeviceError  # noqa: PLC0415
+    from app.recorder.microphone import SoundDeviceMicrophone  # noqa: PLC0415
+    from app.recorder.synthetic import SyntheticMicrophone, parse_skew  # noqa: PLC0415
+
+    if spec is not None and spec.lower() == "none":
+        return None
+    if spec is None or spec == "default":
+        if not list_microphones():
+            raise DeviceError(
+                "No microphone found.",
+                hint="Connect a microphone (and allow microphone access in the privacy "
+                "settings), or record without sound (--mic none).",
+            )
+        return SoundDeviceMicrophone(None)
+    head, _, rest = spec.partition(":")
+    if head == "synthetic":
+        opts = _options(rest)
+        try:
+            return SyntheticMicrophone(
+                skew=parse_skew(opts.get("skew", "0")),
+                jitter=_seconds(opts.get("jitter", "0")),
+                level=opts.get("level", "normal"),
+                lost_after=_seconds(opts["lost_after"]) if "lost_after" in opts else None,
+            )
+        except ValueError as exc:
+            raise DeviceError(f"Bad synthetic microphone options {rest!r}: {exc}.") from None
+    return SoundDeviceMicrophone(int(spec) if spec.isdigit() else spec)

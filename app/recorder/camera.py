@@ -1,0 +1,235 @@
+"""Real cameras (OpenCV) and a file camera (frames from a video file, for tests).
+
+Backends per OS: Media Foundation then DirectShow on Windows, AVFoundation on macOS, V4L2
+on Linux. For 720p and above MJPG is requested first: most USB webcams deliver 1080p30
+(and often 720p30) only compressed, raw YUYV tops out at 5-10 fps there. The format the
+driver settles on is read back; a different size is reported as the nearest supported one.
+A camera that opens but delivers no frame is reported as busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.errors import DeviceError
+from app.recorder.clock import RecordingClock
+from app.recorder.sources import CameraFormat, FrameSink, LostSink, VideoFrame
+
+log = logging.getLogger(__name__)
+
+LOST_AFTER_FAILED_READS = 30
+
+
+def backends() -> list[tuple[str, int]]:
+    """(name, OpenCV API id) to try, best first, for this OS."""
+    import cv2  # noqa: PLC0415 - heavy import
+
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform == "win32":
+        return [("MSMF", cv2.CAP_MSMF), ("DSHOW", cv2.CAP_DSHOW)]
+    if platform == "darwin":
+        return [("AVFOUNDATION", cv2.CAP_AVFOUNDATION)]
+    if platform.startswith("linux"):
+        return [("V4L2", cv2.CAP_V4L2)]
+    return [("ANY", cv2.CAP_ANY)]
+
+
+def _privacy_hint() -> str:
+    if sys.platform == "darwin":
+        return (
+            "Allow camera access in System Settings > Privacy & Security > Camera, and close "
+            "other apps that use the camera."
+        )
+    if sys.platform == "win32":
+        return (
+            "Allow desktop apps to use the camera in Settings > Privacy & security > Camera, "
+            "and close other apps that use it (Teams, Zoom, the Camera app)."
+        )
+    return "Close other apps that use the camera, or plug it in again."
+
+
+class OpenCVCamera:
+    """A webcam by index (``0``) through the OS's OpenCV backend."""
+
+    def __init__(
+        self, index: int, *, name: str = "", now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.index = index
+        self.name = name or f"camera {index}"
+        self.now = now
+        self.backend = ""
+        self._cap: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attach_clock(self, clock: RecordingClock) -> None:
+        """Real cameras ignore the recording clock."""
+
+    def _check_node(self) -> None:
+        if not sys.platform.startswith("linux"):
+            return
+        node = Path(f"/dev/video{self.index}")
+        if not node.exists():
+            raise DeviceError(
+                f"No camera found at {node}.",
+                hint="Connect a camera, pick one from 'vmsg devices', or use --camera synthetic.",
+            )
+        if not os.access(node, os.R_OK | os.W_OK):
+            raise DeviceError(
+                f"Permission denied for the camera {self.name} ({node}).",
+                hint="Add your user to the 'video' group (then log in again).",
+            )
+
+    def open(self, width: int, height: int, fps: float) -> CameraFormat:
+        import cv2  # noqa: PLC0415
+
+        self._check_node()
+        cap = None
+        for name, api in backends():
+            cap = cv2.VideoCapture(self.index, api)
+            if cap.isOpened():
+                self.backend = name
+                break
+            cap.release()
+            cap = None
+        if cap is None:
+            raise DeviceError(f"The camera {self.name} could not be opened.", hint=_privacy_hint())
+        if height >= 720:
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        cap.set(cv2.CAP_PROP_FPS, fps)
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            cap.release()
+            raise DeviceError(
+                f"The camera {self.name} opens but delivers no pictures; another app may be "
+                "using it.",
+                hint=_privacy_hint(),
+            )
+        got_h, got_w = frame.shape[:2]
+        got_fps = float(cap.get(cv2.CAP_PROP_FPS) or fps) or fps
+        note = ""
+        if (got_w, got_h) != (width, height):
+            note = f"{width}x{height} is not supported by {self.name}; using {got_w}x{got_h}"
+        if abs(got_fps - fps) > 1:
+            note = (note + "; " if note else "") + f"camera runs at {got_fps:g} fps"
+        self._cap = cap
+        return CameraFormat(got_w, got_h, min(got_fps, fps), note)
+
+    def start(self, on_frame: FrameSink, on_lost: LostSink) -> None:
+        if self._cap is None:
+            raise DeviceError(f"The camera {self.name} was started before it was opened.")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(on_frame, on_lost), name="camera", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, on_frame: FrameSink, on_lost: LostSink) -> None:
+        failures = 0
+        index = 0
+        while not self._stop.is_set():
+            ok, frame = self._cap.read()
+            t = self.now()
+            if not ok or frame is None:
+                failures += 1
+                if failures >= LOST_AFTER_FAILED_READS:
+                    on_lost(f"The camera {self.name} stopped delivering pictures (unplugged?)")
+                    return
+                time.sleep(0.01)
+                continue
+            failures = 0
+            on_frame(VideoFrame(frame, t, index))
+            index += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self._thread = None
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class FileCamera:
+    """Frames from a video file, paced in real time; loops at the end unless ``loop=False``
+    (then it reports itself lost, which stops the take like an unplugged camera)."""
+
+    def __init__(
+        self, path: Path, *, loop: bool = True, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.path = Path(path)
+        self.loop = loop
+        self.now = now
+        self.name = f"file {self.path.name}"
+        self._cap: Any = None
+        self._fps = 30.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attach_clock(self, clock: RecordingClock) -> None:
+        """The file plays at its own pace."""
+
+    def open(self, width: int, height: int, fps: float) -> CameraFormat:
+        import cv2  # noqa: PLC0415
+
+        if not self.path.is_file():
+            raise DeviceError(
+                f"The video file {self.path} does not exist.", hint="Check the path after file:."
+            )
+        cap = cv2.VideoCapture(str(self.path))
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
+        if not ok or frame is None:
+            cap.release()
+            raise DeviceError(f"{self.path} cannot be read as a video.")
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._cap = cap
+        self._fps = float(cap.get(cv2.CAP_PROP_FPS) or fps) or fps
+        h, w = frame.shape[:2]
+        note = "" if (w, h) == (width, height) else f"the file is {w}x{h}; recording at that size"
+        return CameraFormat(w - w % 2, h - h % 2, min(self._fps, fps), note)
+
+    def start(self, on_frame: FrameSink, on_lost: LostSink) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(on_frame, on_lost), name="file-camera", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, on_frame: FrameSink, on_lost: LostSink) -> None:
+        import cv2  # noqa: PLC0415
+
+        start = self.now()
+        index = 0
+        while not self._stop.is_set():
+            due = start + index / self._fps
+            delay = due - self.now()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            ok, frame = self._cap.read()
+            if not ok or frame is None:
+                if not self.loop:
+                    on_lost(f"The video file {self.path.name} ended")
+                    return
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                continue
+            on_frame(VideoFrame(frame, due, index))
+            index += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self._thread = None
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

@@ -1,0 +1,153 @@
+"""The real microphone: a sounddevice (PortAudio) InputStream at 48 kHz with a callback.
+
+Each block is stamped with the host time of its first sample, taken from PortAudio's input
+ADC time (``inputBufferAdcTime``, on the stream's clock) converted to ``time.monotonic`` via
+the callback's ``currentTime``. The first stream in a process may deliver its first callback
+late (platform-facts: up to ~1.9 s with PulseAudio), so the recorder warms it up before
+the clock starts, and the aligner fills whatever is missing with silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from app.errors import DeviceError
+from app.recorder.clock import RecordingClock
+from app.recorder.sources import AudioBlock, AudioSink, LostSink
+
+log = logging.getLogger(__name__)
+
+
+def _privacy_hint() -> str:
+    if sys.platform == "darwin":
+        return (
+            "Allow microphone access in System Settings > Privacy & Security > Microphone, "
+            "close other apps that use it, or record without sound (--mic none)."
+        )
+    if sys.platform == "win32":
+        return (
+            "Allow desktop apps to use the microphone in Settings > Privacy & security > "
+            "Microphone, close other apps that use it, or record without sound (--mic none)."
+        )
+    return (
+        "Check that it is connected and not used exclusively by another app, and that the "
+        "sound server (PulseAudio/PipeWire) runs; or record without sound (--mic none)."
+    )
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice  # noqa: PLC0415 - raises OSError without libportaudio
+    except OSError as exc:
+        raise DeviceError(
+            "The sound library (PortAudio) is not installed, so no microphone can be used.",
+            hint="Install libportaudio2 (Linux), or record without sound (--mic none).",
+        ) from exc
+    return sounddevice
+
+
+class SoundDeviceMicrophone:
+    """A PortAudio input device; ``device`` is an index, a name, or None for the default."""
+
+    def __init__(
+        self,
+        device: int | str | None = None,
+        *,
+        sample_rate: int = 48000,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.device = device
+        self.sample_rate = sample_rate
+        self.now = now
+        self.name = "default microphone" if device is None else f"microphone {device}"
+        self.overflows = 0
+        self._stream: Any = None
+        self._on_block: AudioSink | None = None
+        self._on_lost: LostSink | None = None
+        self._stopping = threading.Event()
+
+    def attach_clock(self, clock: RecordingClock) -> None:
+        """Real devices ignore the recording clock (they stamp with host time)."""
+
+    def open(self) -> None:
+        sd = _sounddevice()
+        try:
+            info: Any = sd.query_devices(self.device, kind="input")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise DeviceError(
+                f"No microphone found ({self.name}).",
+                hint="Connect a microphone, pick one from 'vmsg devices', or record without "
+                "sound (--mic none).",
+                details=str(exc),
+            ) from exc
+        self.name = str(info["name"])
+        if int(info["max_input_channels"]) < 1:
+            raise DeviceError(
+                f"'{self.name}' is not a microphone (it has no input channels).",
+                hint="Pick an input from 'vmsg devices'.",
+            )
+        try:
+            self._stream = sd.InputStream(
+                samplerate=self.sample_rate,
+                channels=1,
+                dtype="float32",
+                device=self.device,
+                callback=self._callback,
+                finished_callback=self._finished,
+                latency="low",
+            )
+        except sd.PortAudioError as exc:
+            raise DeviceError(
+                f"The microphone '{self.name}' could not be opened: {exc}.",
+                hint=_privacy_hint(),
+            ) from exc
+
+    def start(self, on_block: AudioSink, on_lost: LostSink) -> None:
+        if self._stream is None:
+            self.open()
+        self._on_block, self._on_lost = on_block, on_lost
+        self._stopping.clear()
+        sd = _sounddevice()
+        try:
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            raise DeviceError(
+                f"The microphone '{self.name}' could not be started: {exc}.",
+                hint=_privacy_hint(),
+            ) from exc
+
+    def stop(self) -> None:
+        self._stopping.set()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop()
+                stream.close()
+            except Exception:  # PortAudioError on an unplugged device: nothing left to do
+                log.debug("closing the input stream failed", exc_info=True)
+
+    def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
+        now = self.now()
+        if status and status.input_overflow:
+            self.overflows += 1
+        adc = float(getattr(time_info, "inputBufferAdcTime", 0.0) or 0.0)
+        current = float(getattr(time_info, "currentTime", 0.0) or 0.0)
+        latency = current - adc
+        if adc > 0 and current > 0 and 0.0 <= latency < 2.0:
+            t = now - latency
+        else:  # some host APIs report no ADC time: assume the block just ended
+            t = now - frames / self.sample_rate
+        if self._on_block is not None:
+            samples = np.ascontiguousarray(indata[:, 0], dtype=np.float32).copy()
+            self._on_block(AudioBlock(samples, t, self.sample_rate))
+
+    def _finished(self) -> None:
+        if not self._stopping.is_set() and self._on_lost is not None:
+            self._on_lost(f"The microphone '{self.name}' stopped")

@@ -1,0 +1,107 @@
+"""Crash recovery: find takes left unfinished by a crash and finalize them.
+
+A take whose sidecar still says ``preparing``/``recording``/``paused`` while no live process
+owns it was interrupted (crash, kill -9, power loss). Its file holds whole fragments plus
+perhaps a torn last one. Finalizing copies the complete fragments, remuxes them into a clean
+fragmented MP4 next to it, swaps it in atomically and marks the sidecar ``recovered`` with
+the duration that was saved. The original bytes are never modified in place, so a failed
+recovery loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import RecordingError
+from app.recorder import media, sidecar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecoverableTake:
+    video: Path
+    state: sidecar.TakeState
+    size: int
+    complete_fragments: int
+
+
+def find_recoverable(directory: Path) -> list[RecoverableTake]:
+    """Interrupted takes in ``directory`` (not owned by a running recorder)."""
+    out: list[RecoverableTake] = []
+    if not directory.is_dir():
+        return out
+    for side in sorted(directory.glob("*" + sidecar.SIDECAR_SUFFIX)):
+        try:
+            state = sidecar.read_state(side)
+        except RecordingError:
+            log.warning("unreadable take state %s", side)
+            continue
+        if state.state not in sidecar.ACTIVE_STATES or sidecar.pid_alive(state.pid):
+            continue
+        video = side.with_name(state.video)
+        if not video.exists():
+            continue
+        _, pairs = media.complete_fragments_end(video)
+        out.append(RecoverableTake(video, state, video.stat().st_size, pairs))
+    return out
+
+
+def finalize(take: RecoverableTake | Path) -> sidecar.TakeState:
+    """Repair the tail of an interrupted take and mark it ``recovered`` (or ``failed``)."""
+    video = take.video if isinstance(take, RecoverableTake) else Path(take)
+    state = sidecar.read_state(video)
+    end, pairs = media.complete_fragments_end(video)
+    if pairs == 0:
+        state.state = "failed"
+        state.duration = 0.0
+        state.notes.append("no complete fragment was written before the interruption")
+        sidecar.write_state(video, state)
+        raise RecordingError(
+            f"Nothing of {video.name} could be saved: it ended before the first second "
+            "was written.",
+            hint="Record the take again.",
+        )
+    truncated = video.with_name(video.name + ".recover-src.tmp")
+    repaired = video.with_name(video.name + ".recover.tmp")
+    try:
+        with open(video, "rb") as src, open(truncated, "wb") as dst:
+            remaining = end
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                dst.write(chunk)
+                remaining -= len(chunk)
+        try:
+            media.remux(truncated, repaired)
+        except Exception as exc:  # remux failed: the truncated copy is itself a valid file
+            log.warning(
+                "remux of %s failed (%s); keeping the complete fragments as they are", video, exc
+            )
+            shutil.copyfile(truncated, repaired)
+        check = media.check_playable(repaired)
+        if not check.playable:
+            raise RecordingError(
+                f"The recovered copy of {video.name} does not play: {'; '.join(check.errors)}.",
+                hint="The original file was left untouched.",
+            )
+        with open(repaired, "rb") as fh:
+            os.fsync(fh.fileno())
+        repaired.replace(video)
+    finally:
+        for tmp in (truncated, repaired):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    state.state = "recovered"
+    state.duration = round(check.duration, 3)
+    state.bytes = video.stat().st_size
+    state.stop_reason = state.stop_reason or "crash"
+    state.notes.append(f"recovered {pairs} complete fragments ({check.duration:.2f} s)")
+    sidecar.write_state(video, state)
+    return state
