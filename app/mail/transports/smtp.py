@@ -169,6 +169,12 @@ class SmtpTransport:
                 )
             try:
                 conn.login(self.username, password)
+            except smtplib.SMTPNotSupportedError as exc:
+                conn.close()
+                raise MailError(
+                    f"The SMTP server {self.host} does not accept a sign-in (no AUTH).",
+                    hint="Clear the SMTP user name, or check the server and port in Settings.",
+                ) from exc
             except smtplib.SMTPAuthenticationError as exc:
                 conn.close()
                 raise MailError(
