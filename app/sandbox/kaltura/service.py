@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
@@ -73,8 +72,13 @@ class _Request(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        # delete=False: uploads.py renames the finished part into place.
-        return tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="part-", delete=False)
+        # delete=False: uploads.py renames the finished part into place. Every part is
+        # remembered so a body cut off mid-part leaves no file behind either.
+        part = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by _cleanup
+            dir=self.tmp_dir, prefix="part-", delete=False
+        )
+        self.__dict__.setdefault("_parts", []).append(part)
+        return part
 
 
 class KalturaSandbox:
@@ -263,9 +267,9 @@ class KalturaSandbox:
         post: dict[str, Any] = {}
         files: dict[str, Any] = {}
         if ctype.lower() == "application/json":
-            if (request.content_length or 0) > MAX_PARAMS_BYTES:
+            raw = request.stream.read(MAX_PARAMS_BYTES + 1)
+            if len(raw) > MAX_PARAMS_BYTES:
                 raise RequestEntityTooLarge()
-            raw = request.get_data(cache=False)
             try:
                 body = json.loads(raw) if raw else {}
             except (ValueError, UnicodeDecodeError):
@@ -417,16 +421,10 @@ def _resolve(node: Any, results: list[Any]) -> Any:
 
 def _cleanup(request: Request) -> None:
     """Close and remove request temp files that a handler did not take."""
-    files = request.__dict__.get("files")
-    if not files:
-        return
-    for storage in files.values():
-        if isinstance(storage, FileStorage):
-            name = getattr(storage.stream, "name", None)
-            with contextlib.suppress(OSError):
-                storage.stream.close()
-            if isinstance(name, str):
-                Path(name).unlink(missing_ok=True)
+    for part in request.__dict__.get("_parts", []):
+        with contextlib.suppress(OSError):
+            part.close()
+        Path(part.name).unlink(missing_ok=True)
 
 
 def start_kaltura(data_dir: Path, port: int = 0, **kw: Any) -> tuple[KalturaSandbox, RunningServer]:

@@ -347,3 +347,43 @@ def test_unexpected_bug_is_an_internal_error_not_a_traceback(kaltura_server: Kal
     assert resp.status_code == 200
     assert resp.json()["code"] == "INTERNAL_SERVERL_ERROR"
     assert "secret internals" not in resp.text
+
+
+def test_a_body_cut_off_mid_part_leaves_nothing_behind(kaltura_server: KalturaServer) -> None:
+    import socket
+
+    ks = kaltura_server.user_ks("u")
+    token = kaltura_server.call("uploadToken", "add", {}, ks=ks)
+    head = (
+        '--b\r\nContent-Disposition: form-data; name="json"\r\n\r\n'
+        + json.dumps({"ks": ks, "uploadTokenId": token["id"], "format": 1})
+        + '\r\n--b\r\nContent-Disposition: form-data; name="fileData"; filename="a.bin"\r\n\r\n'
+    ).encode() + b"x" * 5000
+    with socket.create_connection(("127.0.0.1", kaltura_server.server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api_v3/service/uploadtoken/action/upload HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            + f"Content-Length: {len(head) + 100000}\r\n\r\n".encode()
+            + head
+        )
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(65536)
+    deadline = time.monotonic() + 5
+    tmp = kaltura_server.data_dir / "kaltura" / "tmp"
+    while list(tmp.iterdir()):
+        assert time.monotonic() < deadline, list(tmp.iterdir())
+        time.sleep(0.02)
+    assert (
+        kaltura_server.call("uploadToken", "get", {"uploadTokenId": token["id"]}, ks=ks)["status"]
+        == 0
+    )
+
+
+def test_oversize_json_body_gets_413(kaltura_server: KalturaServer) -> None:
+    resp = requests.post(
+        _url(kaltura_server, "service/system/action/ping"),
+        data=b'{"a":"' + b"x" * (17 << 20) + b'"}',
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert resp.status_code == 413
