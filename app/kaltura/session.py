@@ -134,6 +134,7 @@ class KalturaSession:
         sandbox: bool = False,
         clock: Callable[[], float] = time.time,
         privileges: str = "",
+        session_type: int = SESSION_TYPE_USER,
     ) -> None:
         if isinstance(credentials, AdminSecretCredentials) and not (sandbox and client.is_loopback):
             raise KalturaConfigError(
@@ -153,8 +154,14 @@ class KalturaSession:
         self.expiry_seconds = int(expiry_seconds)
         self.clock = clock
         self.privileges = privileges
+        #: Only the sandbox's admin-secret sessions may ask for ADMIN (2); others are USER.
+        self.session_type = (
+            session_type if isinstance(credentials, AdminSecretCredentials) else SESSION_TYPE_USER
+        )
         self._lock = threading.Lock()
         self._info: SessionInfo | None = None
+        self._started = False
+        #: How many times the KS was replaced (expiry ahead, or INVALID_KS).
         self.renewals = 0
 
     @property
@@ -205,17 +212,18 @@ class KalturaSession:
                 {
                     "secret": creds.secret,
                     "userId": self.user_id,
-                    "type": SESSION_TYPE_USER,
+                    "type": self.session_type,
                     "partnerId": self.partner_id,
                     "expiry": self.expiry_seconds,
                     "privileges": self.privileges,
                 },
             )
             info = SessionInfo(
-                str(ks), self.user_id, SESSION_TYPE_USER, started + self.expiry_seconds
+                str(ks), self.user_id, self.session_type, started + self.expiry_seconds
             )
-        if self._info is not None:
+        if self._started:
             self.renewals += 1
+        self._started = True
         log.info(
             "Kaltura session started for %s (type %s, expires in %.0f s)",
             info.user_id,

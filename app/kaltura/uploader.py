@@ -287,6 +287,7 @@ class UploadJob:
         self._halt = threading.Event()
         self._keep_entry = False
         self._stale_mark: tuple[int, float] | None = None
+        self._last_head_check = 0.0
         self._acked = 0
         self._complete = threading.Event()
         if state.file_complete:
@@ -355,11 +356,10 @@ class UploadJob:
         """The entry id, once the entry exists and has the token attached."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ready.wait(0.05):
-            if self._done.is_set():
-                self._raise_if_failed()
-                break
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError("the entry was not created in time")
+        if not self.state.entry_id:
+            self._raise_if_failed()
         return self.state.entry_id
 
     def wait(self, timeout: float | None = None) -> UploadResult:
@@ -666,6 +666,16 @@ class UploadJob:
             raise self._changed(f"it shrank to {size} bytes")
         if st.final_size is not None and st.file_complete and size != st.final_size:
             raise self._changed(f"it is {size} bytes, not the {st.final_size} recorded")
+        now = time.monotonic()
+        if ident_due := (now - self._last_head_check >= 0.25):
+            self._last_head_check = now
+        ident = st.identity
+        if ident_due and ident.head_len:
+            with self._file_lock:
+                self._file.seek(0)
+                head = self._file.read(ident.head_len)
+            if _sha256(head) != ident.head_sha256:
+                raise self._changed("its beginning is different now")
         if self._probe is not None:
             end, digest = self._probe
             with self._file_lock:
