@@ -27,6 +27,7 @@ account disabled, and "sign in again" when the refresh token was revoked or expi
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -419,7 +420,27 @@ class SignIn:
     def account(self) -> Account | None:
         """The signed-in account of this profile, or None."""
         accounts = self._raw_accounts()
-        return _account_from(accounts[0], self.config.profile) if accounts else None
+        if not accounts:
+            return None
+        raw = dict(accounts[0])
+        raw.setdefault("id_token_claims", self._id_claims(str(raw.get("home_account_id", ""))))
+        return _account_from(raw, self.config.profile)
+
+    def _id_claims(self, home_account_id: str) -> dict[str, Any]:
+        """The claims of the cached id_token (for the display name; MSAL keeps it there)."""
+        try:
+            entries = self.store.cache.search(
+                msal.TokenCache.CredentialType.ID_TOKEN,
+                query={"home_account_id": home_account_id},
+            )
+            for entry in entries:
+                payload = str(entry.get("secret", "")).split(".")[1]
+                data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+                if isinstance(data, dict):
+                    return data
+        except (IndexError, ValueError, TypeError):
+            pass
+        return {}
 
     def _keep_only(self, home_account_id: str, username: str) -> None:
         """One account per profile: forget any other account in this profile's cache."""

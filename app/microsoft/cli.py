@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import AppError
 from app.microsoft.auth import DeviceCodePrompt, SignIn, SignInConfig
 from app.microsoft.graph import GraphClient
 from app.microsoft.search import GraphDirectory, RecipientSearch
@@ -127,6 +128,13 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
+    if not (args.query or "").strip():
+        raise AppError(
+            "Say whom to look for: vmsg people QUERY",
+            hint='For example: vmsg people "o\'brien"',
+        )
+    if args.limit < 1:
+        raise AppError("--limit must be at least 1.")
     session = open_session(args.profile)
     directory = GraphDirectory(session.graph, people_top=args.limit, users_top=args.limit)
     engine = RecipientSearch(directory, lambda _r: None, max_results=args.limit)
@@ -184,7 +192,8 @@ def register(subparsers: Any) -> None:
         help="Search the directory for recipients.",
         description="Print ranked recipient suggestions for QUERY, one per line.",
     )
-    p.add_argument("query", metavar="QUERY")
+    # Optional for argparse so a missing query gets our message, not a usage dump.
+    p.add_argument("query", metavar="QUERY", nargs="?")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--limit", type=int, default=10, metavar="N", help="at most N suggestions")
     p.set_defaults(handler=cmd_people)

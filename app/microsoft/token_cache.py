@@ -26,6 +26,7 @@ import os
 import re
 import stat
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ class TokenCacheStore:
         *,
         allow_plaintext: bool = False,
         location: Path | None = None,
-        persistence_factory: PersistenceFactory = build_encrypted_persistence,
+        persistence_factory: PersistenceFactory | None = None,
     ) -> None:
         self.profile = profile
         self.location = location or cache_location(profile)
@@ -111,7 +112,12 @@ class TokenCacheStore:
         self.was_reset = False
         _private_dir(self.location.parent)
         try:
-            persistence = persistence_factory(str(self.location))
+            factory = persistence_factory or build_encrypted_persistence
+            with warnings.catch_warnings():
+                # Debian 12's PyGObject 3.42 imports gi.repository modules through the
+                # importlib API Python 3.11 deprecates; the warning is not ours to fix.
+                warnings.simplefilter("ignore", ImportWarning)
+                persistence = factory(str(self.location))
             self.storage = _storage_name()
         except (ImportError, RuntimeError, OSError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
