@@ -1,0 +1,77 @@
+"""Kill the uploading process at a random point; the next start resumes from the server's
+offset into the same entry and the result is byte-identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.kaltura.uploader import UploadStore
+from tests.fixtures.sandbox_kaltura import KalturaServer
+from tests.integration.kaltura.conftest import KB, server_content, wait_until, write_fmp4
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _child(srv: KalturaServer, state_dir: Path, file: Path) -> subprocess.Popen[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "tests.integration.kaltura.upload_child",
+        srv.url,
+        str(srv.partner_id),
+        srv.app_token_id,
+        srv.app_token,
+        srv.app_token_hash_type,
+        str(state_dir),
+        str(file),
+        str(64 * KB),
+    ]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_killed_upload_resumes_from_the_server_offset(
+    kaltura_server: KalturaServer, tmp_path: Path, seed: int
+) -> None:
+    src = write_fmp4(tmp_path / "take.mp4", seconds=2)
+    size = src.stat().st_size
+    state_dir = tmp_path / "uploads"
+    kaltura_server.faults.configure(upload_bytes_per_s=1_500_000)
+    proc = _child(kaltura_server, state_dir, src)
+    try:
+        store = UploadStore(state_dir)
+        wait_until(lambda: any(s.confirmed > 0 for s in store.load_all()), timeout=20)
+        time.sleep(random.Random(seed).uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    (state,) = UploadStore(state_dir).load_all()
+    time.sleep(0.3)  # let the server finish whatever request was in flight
+    token = kaltura_server.service.store.upload_tokens.get(state.token_id)
+    assert token is not None
+    server_offset = int(token.get("uploadedFileSize") or 0)
+    assert 0 < server_offset < size  # killed mid-upload
+    kaltura_server.faults.reset()
+    proc2 = _child(kaltura_server, state_dir, src)
+    out, _ = proc2.communicate(timeout=60)
+    assert proc2.returncode == 0
+    done = json.loads(out.strip().splitlines()[-1])
+    assert done["resumed"] and done["entry_id"] == state.entry_id
+    assert done["resumed_from"] == server_offset
+    assert done["bytes_sent"] == size - server_offset  # confirmed bytes never re-sent
+    assert server_content(kaltura_server, state.entry_id) == src.read_bytes()
