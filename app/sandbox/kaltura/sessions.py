@@ -22,7 +22,6 @@ from app.sandbox.kaltura import ks as ksmod
 from app.sandbox.kaltura.errors import (
     KS_INVALID_PARTNER,
     KS_INVALID_STR,
-    KalturaAPIException,
     api_error,
     invalid_ks,
 )
@@ -304,7 +303,3 @@ class Sessions:
             ).privileges_string(),
             "objectType": "KalturaSessionInfo",
         }
-
-
-def raise_for(exc: KalturaAPIException) -> None:  # pragma: no cover - typing helper
-    raise exc

@@ -271,3 +271,38 @@ def test_missing_file_data_is_a_missing_parameter(kaltura_server: KalturaServer)
     err = kaltura_server.call("uploadToken", "upload", {"uploadTokenId": token["id"]}, ks=ks)
     assert err["code"] == "MISSING_MANDATORY_PARAMETER"
     assert err["args"] == {"PARAM_NAME": "fileData"}
+
+
+def test_a_partial_token_past_the_resume_time_refuses_uploads(tmp_path: Any) -> None:
+    from tests.fixtures.sandbox_kaltura import FakeClock, start_kaltura_server
+
+    clock = FakeClock()
+    server = start_kaltura_server(tmp_path / "s", clock=clock)
+    try:
+        ks = server.call(
+            "session",
+            "start",
+            {"secret": server.admin_secret, "type": 0, "partnerId": 100, "expiry": 30 * 86400},
+        )
+        token = _token(server, ks)
+        _upload(server, ks, token["id"], b"abc", resume=False, final=False, at=0)
+        clock.advance(7 * 86400 + 1)
+        err = _upload(server, ks, token["id"], b"def", resume=True, final=True, at=3)
+        assert (err["code"], err["args"]) == (
+            "UPLOAD_PASSED_MAX_RESUME_TIME_ALLOWED",
+            {"MAX_RESUME_TIME": "604800"},
+        )
+        assert _stored(server, token["id"]) == b"abc"
+    finally:
+        server.stop()
+
+
+def test_list_filters_by_status(kaltura_server: KalturaServer) -> None:
+    ks = kaltura_server.user_ks("u")
+    pending = _token(kaltura_server, ks)
+    partial = _token(kaltura_server, ks)
+    _upload(kaltura_server, ks, partial["id"], b"a", resume=False, final=False, at=0)
+    only = kaltura_server.call("uploadToken", "list", {"filter": {"statusEqual": PARTIAL}}, ks=ks)
+    assert [t["id"] for t in only["objects"]] == [partial["id"]]
+    both = kaltura_server.call("uploadToken", "list", {"filter": {"statusIn": "0,1"}}, ks=ks)
+    assert {t["id"] for t in both["objects"]} == {pending["id"], partial["id"]}
