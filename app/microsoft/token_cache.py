@@ -205,3 +205,15 @@ def storage_check(store: TokenCacheStore) -> StorageCheck:
         f"{store.storage} at {store.location} (NOT encrypted)",
         store.warning + " " + _unavailable_hint(),
     )
+
+
+def doctor_check(profile: str, *, allow_plaintext: bool) -> StorageCheck:
+    """The ``vmsg doctor`` line for ``profile``: where its sign-in would be stored.
+
+    ``allow_plaintext`` is ``Settings.allow_plaintext_token_cache`` with the policy applied.
+    """
+    try:
+        store = TokenCacheStore(profile, allow_plaintext=allow_plaintext)
+    except TokenCacheUnavailable as exc:
+        return StorageCheck("warn", exc.message, exc.hint)
+    return storage_check(store)

@@ -175,3 +175,14 @@ def test_two_profiles_signed_in_at_once(ms_sandbox: Any) -> None:
     assert a.account() is None
     assert b.account() is not None
     assert gb.get_json("/me")
+
+
+def test_exactly_once_sending_adds_mail_readwrite_to_the_token(ms_sandbox: Any) -> None:
+    plain = make_signin(ms_sandbox, profile="A", prefer_device_code=True)
+    plain.sign_in()
+    scp = ms_sandbox.identity.validate_access_token(plain.access_token())["scp"].split()
+    assert set(scp) >= set(auth.SCOPES) and "Mail.ReadWrite" not in scp
+    draft = make_signin(ms_sandbox, profile="B", prefer_device_code=True, exactly_once_sending=True)
+    draft.sign_in()
+    scp = ms_sandbox.identity.validate_access_token(draft.access_token())["scp"].split()
+    assert "Mail.ReadWrite" in scp

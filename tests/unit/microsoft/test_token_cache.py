@@ -115,3 +115,12 @@ def test_encrypted_store_reports_ok_for_doctor() -> None:
     store = tc.TokenCacheStore("p", persistence_factory=FakeEncrypted)
     assert store.is_encrypted and store.warning == ""
     assert tc.storage_check(store).status == "ok"
+
+
+def test_doctor_check_explains_missing_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tc, "build_encrypted_persistence", headless)
+    refused = tc.doctor_check("p", allow_plaintext=False)
+    assert refused.status == "warn" and "securely" in refused.value
+    assert "allow_plaintext_token_cache" in refused.fix
+    allowed = tc.doctor_check("p", allow_plaintext=True)
+    assert allowed.status == "warn" and "NOT encrypted" in allowed.value
