@@ -113,6 +113,7 @@ class Pump:
         drafts: dict[str, tuple[str, bool]] = {
             r.id: (r.draft_id, r.verify_first) for r in ready if r.draft_id is not None
         }
+        offline = ""
         try:
             outcomes = self.transport.send(
                 messages,
@@ -125,7 +126,7 @@ class Pump:
             outcomes = [
                 Outcome(m.local_id, "failed", reason=exc.message, retryable=True) for m in messages
             ]
-            self._emit(OutboxEvent("waiting_for_network", job_id=job.id, reason=exc.message))
+            offline = exc.message
         except AppError as exc:
             # Refused as a whole (sign-in needed, Mail.Send not approved): the user must act.
             outcomes = [
@@ -135,6 +136,8 @@ class Pump:
         by_id = {r.id: r for r in ready}
         for out in outcomes:
             self._apply(job, by_id[out.local_id], out)
+        if offline:
+            self._emit(OutboxEvent("waiting_for_network", job_id=job.id, reason=offline))
         return len(rows)
 
     def _render(self, job: Job, row: OutboxMessage) -> OutgoingMessage:
