@@ -49,9 +49,18 @@ def probe(path: Path) -> tuple[bool, float, int, int]:
                 duration = container.duration / 1_000_000
             elif stream.duration and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
-            for frame in container.decode(stream):
-                return True, duration, frame.width, frame.height
-            return False, duration, 0, 0
+            decoded = next(iter(container.decode(stream)), None)
+            if decoded is None:
+                return False, duration, 0, 0
+            if duration <= 0:
+                # A fragmented MP4 cut short (no mfra) may not say: walk the packets.
+                container.seek(0)
+                end = 0
+                for packet in container.demux(stream):
+                    if packet.pts is not None:
+                        end = max(end, packet.pts + (packet.duration or 0))
+                duration = float(end * stream.time_base) if stream.time_base else 0.0
+            return True, duration, decoded.width, decoded.height
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return False, 0.0, 0, 0
 

@@ -306,3 +306,29 @@ def test_list_filters_by_status(kaltura_server: KalturaServer) -> None:
     assert [t["id"] for t in only["objects"]] == [partial["id"]]
     both = kaltura_server.call("uploadToken", "list", {"filter": {"statusIn": "0,1"}}, ks=ks)
     assert {t["id"] for t in both["objects"]} == {pending["id"], partial["id"]}
+
+
+@pytest.mark.parametrize("mode", ["lost_response", "reset", "503"])
+def test_a_retried_chunk_after_a_fault_is_harmless(
+    kaltura_server: KalturaServer, mode: str
+) -> None:
+    import requests
+
+    from app.sandbox.httpd import FaultConfig
+
+    ks = kaltura_server.user_ks("u")
+    token = _token(kaltura_server, ks)
+    _upload(kaltura_server, ks, token["id"], b"A" * 1000, resume=False, final=False, at=0)
+    kaltura_server.faults.configure(
+        FaultConfig(failure_rate=1.0, failure_modes=[mode], match="(?i)uploadtoken/action/upload")
+    )
+    with pytest.raises((requests.ConnectionError, AssertionError)):
+        _upload(kaltura_server, ks, token["id"], b"B" * 1000, resume=True, final=False, at=1000)
+    kaltura_server.faults.reset()
+    retried = _upload(
+        kaltura_server, ks, token["id"], b"B" * 1000, resume=True, final=False, at=1000
+    )
+    assert retried["uploadedFileSize"] == 2000
+    done = _upload(kaltura_server, ks, token["id"], b"", resume=True, final=True, at=2000)
+    assert done["status"] == FULL
+    assert _stored(kaltura_server, token["id"]) == b"A" * 1000 + b"B" * 1000
