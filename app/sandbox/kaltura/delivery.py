@@ -243,7 +243,8 @@ class Delivery:
             entry = self.entries.find(entry_id, None)
         except Exception:
             return _text(404, "This video is not available.", "text/html; charset=utf-8")
-        self.entries.count(entry_id, "view", recipient)
+        if request.method == "GET":  # a HEAD probe is not somebody watching
+            self.entries.count(entry_id, "view", recipient)
         name = request.args.get("name", "")[:200]
         greeting = f"Hi {html.escape(name)}," if name else "Hi,"
         title = html.escape(entry.get("name") or "A video for you")

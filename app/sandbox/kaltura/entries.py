@@ -225,7 +225,8 @@ class Entries:
 
     def update(self, call: Call) -> Any:
         entry, session = self.find_editable(call)
-        fields = call.params.obj("mediaEntry", required=True) or {}
+        param = "baseEntry" if call.service == "baseentry" else "mediaEntry"
+        fields = call.params.obj(param, required=True) or {}
         changes: dict[str, Any] = {}
         for name in _UPDATABLE:
             if name in fields:
@@ -262,6 +263,10 @@ class Entries:
             if status_in
             else None
         )
+        cats_or = field_str(flt, "categoriesIdsMatchOr")
+        cats = {c.strip() for c in cats_or.split(",") if c.strip()} if cats_or else None
+        created_min = field_int(flt, "createdAtGreaterThanOrEqual")
+        created_max = field_int(flt, "createdAtLessThanOrEqual")
         order = field_str(flt, "orderBy") or "-createdAt"
         out = []
         for entry in self.store.entries.values():
@@ -284,6 +289,12 @@ class Entries:
             if status_eq is not None and entry["status"] != status_eq:
                 continue
             if statuses is not None and entry["status"] not in statuses:
+                continue
+            if cats is not None and not cats & set(self._category_ids(entry["id"])):
+                continue
+            if created_min is not None and entry["createdAt"] < created_min:
+                continue
+            if created_max is not None and entry["createdAt"] > created_max:
                 continue
             out.append(entry)
         key = order.lstrip("+-")

@@ -207,6 +207,8 @@ class KalturaSandbox:
             ("media", "delete"): e.delete,
             ("baseentry", "get"): e.get,
             ("baseentry", "list"): e.list_entries,
+            ("baseentry", "update"): e.update,
+            ("baseentry", "delete"): e.delete,
             ("category", "add"): e.category_add,
             ("category", "list"): e.category_list,
             ("categoryentry", "add"): e.category_entry_add,

@@ -234,3 +234,14 @@ def test_a_page_written_for_kalturas_player_plays_in_chromium(
     while kaltura_server.call("media", "get", {"entryId": entry["id"]}, ks=ks)["plays"] < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_head_request_counts_no_view(kaltura_server: KalturaServer) -> None:
+    ks = kaltura_server.user_ks("u")
+    entry = kaltura_server.call("media", "add", {"entry": {"name": "x"}}, ks=ks)
+    page = requests.head(f"{kaltura_server.url}/landing/{entry['id']}", timeout=10)
+    assert page.status_code == 200
+    assert kaltura_server.call("media", "get", {"entryId": entry["id"]}, ks=ks)["views"] == 0
+    unready = requests.get(f"{kaltura_server.url}/landing/{entry['id']}", timeout=10)
+    assert "still being processed" in unready.text
+    assert kaltura_server.call("media", "get", {"entryId": entry["id"]}, ks=ks)["views"] == 1

@@ -272,3 +272,27 @@ def test_category_entry(kaltura_server: KalturaServer) -> None:
         kaltura_server.call("category", "add", {"category": {"name": "x"}}, ks=ks)["code"]
         == "SERVICE_FORBIDDEN"
     )
+
+
+def test_list_by_category_and_base_entry_aliases(kaltura_server: KalturaServer) -> None:
+    admin = kaltura_server.admin_ks()
+    cat = kaltura_server.call("category", "add", {"category": {"name": "C"}}, ks=admin)
+    inside = _add(kaltura_server, admin, name="in")
+    _add(kaltura_server, admin, name="out")
+    kaltura_server.call(
+        "categoryEntry",
+        "add",
+        {"categoryEntry": {"categoryId": cat["id"], "entryId": inside["id"]}},
+        ks=admin,
+    )
+    listed = kaltura_server.call(
+        "media", "list", {"filter": {"categoriesIdsMatchOr": str(cat["id"])}}, ks=admin
+    )
+    assert [e["id"] for e in listed["objects"]] == [inside["id"]]
+    renamed = kaltura_server.call(
+        "baseEntry", "update", {"entryId": inside["id"], "baseEntry": {"name": "b"}}, ks=admin
+    )
+    assert renamed["name"] == "b"
+    assert (
+        kaltura_server.call("baseEntry", "get", {"entryId": inside["id"]}, ks=admin)["name"] == "b"
+    )
