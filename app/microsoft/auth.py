@@ -40,6 +40,7 @@ from typing import Any
 
 import msal  # type: ignore[import-untyped]
 import requests
+from msal.oauth2cli.authcode import AuthCodeReceiver  # type: ignore[import-untyped]
 from msal.oauth2cli.oauth2 import (  # type: ignore[import-untyped]
     BrowserInteractionTimeoutError,
 )
@@ -288,6 +289,43 @@ def error_from_result(result: Mapping[str, Any], *, interactive: bool) -> Micros
     )
 
 
+class CancellableReceiver(AuthCodeReceiver):  # type: ignore[misc]
+    """MSAL's loopback listener, plus a way to end the wait when the user cancels.
+
+    MSAL waits for the browser to post the answer to this listener. :meth:`cancel` posts
+    the answer a cancelled sign-in gets (``error=access_denied`` with the flow's ``state``,
+    which this class learns when MSAL starts waiting), so the wait ends within a second.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port=port)
+        self._state: str | None = None
+
+    def get_auth_response(self, timeout: float | None = None, **kwargs: Any) -> Any:
+        self._state = kwargs.get("state")
+        return super().get_auth_response(timeout=timeout, **kwargs)
+
+    def cancel(self) -> None:
+        if self._state is None:
+            return
+        session = requests.Session()
+        session.trust_env = False  # never through a proxy: this is our own loopback
+        try:
+            session.post(
+                f"http://127.0.0.1:{self.get_port()}/",
+                data={
+                    "error": "access_denied",
+                    "error_description": "The sign-in was cancelled in the app.",
+                    "state": self._state,
+                },
+                timeout=5,
+            )
+        except requests.RequestException as exc:
+            log.info("could not end the sign-in wait: %s", exc)
+        finally:
+            session.close()
+
+
 class SignInCancelled(MicrosoftError):
     """The user closed or cancelled the sign-in."""
 
@@ -354,6 +392,7 @@ class SignIn:
         self._lock = threading.RLock()
         self._cancel = threading.Event()
         self._device_flow: dict[str, Any] | None = None
+        self._receiver: CancellableReceiver | None = None
 
     # ------------------------------------------------------------------ MSAL app
 
@@ -551,13 +590,30 @@ class SignIn:
                     timeout=self.interactive_timeout,
                     prompt=None if hint else "select_account",
                 )
+                receiver: CancellableReceiver | None = None
+                if method == "browser":
+                    # Our own loopback listener, so cancel() can end the wait at once.
+                    receiver = CancellableReceiver(port=0)
+                    kwargs["port"] = receiver.get_port()
+                    kwargs["auth_code_receiver"] = receiver
+                    self._receiver = receiver
                 try:
                     result = self._msal(self.app.acquire_token_interactive, **kwargs)
                 except BrowserInteractionTimeoutError as exc:
+                    if self._cancel.is_set():
+                        raise SignInCancelled(
+                            "Sign-in was cancelled.",
+                            hint="Sign in again when you are ready; nothing you were writing "
+                            "was lost.",
+                        ) from exc
                     raise SignInTimedOut(
                         "Sign-in timed out before it was completed.",
                         hint="Start the sign-in again and finish it in the browser window.",
                     ) from exc
+                finally:
+                    self._receiver = None
+                    if receiver is not None:
+                        receiver.close()
             if self._cancel.is_set():
                 raise SignInCancelled(
                     "Sign-in was cancelled.",
@@ -615,11 +671,14 @@ class SignIn:
         return dict(result)
 
     def cancel(self) -> None:
-        """Stop a device-code sign-in that is waiting (the browser flow ends at its timeout)."""
+        """Stop a sign-in that is waiting for the user (browser or device code). Thread-safe."""
         self._cancel.set()
         flow = self._device_flow
         if flow is not None:
             flow["expires_at"] = 0
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.cancel()
 
     # ------------------------------------------------------------------ sign-out
 

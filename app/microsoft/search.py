@@ -12,8 +12,9 @@ When the organization forbids reading the directory (403 Authorization_RequestDe
 falls back to ``/me/people`` only and says so once (:attr:`GraphDirectory.notice`).
 
 :class:`RecipientSearch` is what a UI binds to. Each keystroke goes to
-:meth:`~RecipientSearch.type`; results arrive through the ``on_results`` callback (on a
-worker thread: a UI posts them to its own thread). What makes it feel instant without
+:meth:`~RecipientSearch.type`; results arrive through the ``on_results`` callback: at once
+on the calling thread when the cache answers, later on a worker thread when Graph does (a
+UI posts them to its own thread). What makes it feel instant without
 tripping Graph's throttling:
 
 - **cache per prefix, narrowed locally**: results for "mar" are filtered for "mari" at once;

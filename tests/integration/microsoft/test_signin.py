@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -123,6 +124,18 @@ def test_timed_out_sign_in_has_its_own_message(ms_sandbox: Any, auto_browser: Au
     auto_browser.mode = "ignore"
     with pytest.raises(auth.SignInTimedOut, match="timed out"):
         make_signin(ms_sandbox, interactive_timeout=2).sign_in()
+
+
+def test_browser_sign_in_can_be_cancelled_from_another_thread(
+    ms_sandbox: Any, auto_browser: AutoBrowser
+) -> None:
+    auto_browser.mode = "ignore"  # the user looks at the browser and then clicks Cancel
+    signin = make_signin(ms_sandbox, interactive_timeout=60)
+    threading.Timer(0.5, signin.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(auth.SignInCancelled, match="cancelled"):
+        signin.sign_in()
+    assert time.monotonic() - started < 5
 
 
 def test_device_code_sign_in_can_be_cancelled(ms_sandbox: Any) -> None:
