@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=100_000, help="directory users")
     parser.add_argument("--runs", type=int, default=7, help="typing runs")
     args = parser.parse_args(argv)
+    # The plaintext-cache warning is expected here (a scratch folder); keep stdout/stderr clean.
+    logging.getLogger("app.microsoft.token_cache").setLevel(logging.ERROR)
     size = 10_000 if args.quick else args.size
     runs = 3 if args.quick else args.runs
 
