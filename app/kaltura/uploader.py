@@ -196,7 +196,9 @@ class UploadStore:
     def path_for(self, job_id: str) -> Path:
         return self.dir / f"{job_id}.json"
 
-    def save(self, state: UploadState) -> None:
+    def save(self, state: UploadState, *, durable: bool = True) -> None:
+        """Write ``state`` atomically. ``durable=False`` skips the fsync: for progress
+        notes, which only save a round trip on resume (the server's offset wins anyway)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         state.updated_at = time.time()
         data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode()
@@ -205,7 +207,8 @@ class UploadStore:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             Path(tmp).replace(self.path_for(state.job_id))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -451,8 +454,8 @@ class UploadJob:
             self.uploader.store.save(self.state)
         self._emit("failed", message=message)
 
-    def _persist(self) -> None:
-        self.uploader.store.save(self.state)
+    def _persist(self, *, durable: bool = True) -> None:
+        self.uploader.store.save(self.state, durable=durable)
 
     # ------------------------------------------------------------------ retries
 
@@ -863,7 +866,7 @@ class UploadJob:
         if local > st.confirmed:
             st.confirmed = local
             self._update_identity()
-            self._persist()
+            self._persist(durable=False)
         self._note_rate(self._acked)
         self._emit("progress")
 
