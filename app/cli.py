@@ -102,6 +102,14 @@ def build_parser(handlers: dict[str, Handler] | None = None) -> argparse.Argumen
     return parser
 
 
+def command_handlers(parser: argparse.ArgumentParser) -> dict[str, Handler]:
+    """Each subcommand's handler, as registered (for tests and ``--help`` checks)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return {name: p.get_default("handler") for name, p in action.choices.items()}
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
