@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -90,6 +91,56 @@ def test_manifest_never_points_off_the_machine(tmp_path: Path) -> None:
     assert locate.live_manifest(tmp_path, timeout=0.2) is None
 
 
+def _device_code_token(manifest: dict[str, Any]) -> str:
+    """A Graph token by the device-code grant over plain HTTP (auto-approved in the sandbox)."""
+    ident = manifest["identity"]
+    session = requests.Session()
+    session.verify = str(manifest["ca_file"])
+    session.trust_env = False
+    scope = "Mail.Send User.Read offline_access openid profile"
+    code = session.post(
+        f"{ident['authority']}/oauth2/v2.0/devicecode",
+        data={"client_id": ident["client_id"], "scope": scope},
+        timeout=10,
+    ).json()
+    token = session.post(
+        f"{ident['authority']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "client_id": ident["client_id"],
+            "device_code": code["device_code"],
+        },
+        timeout=10,
+    ).json()
+    return str(token["access_token"])
+
+
+def _send_one(manifest: dict[str, Any], subject: str) -> None:
+    token = _device_code_token(manifest)
+    sent = requests.post(
+        f"{manifest['graph']['url']}/me/sendMail",
+        json={
+            "message": {
+                "subject": subject,
+                "body": {"contentType": "Text", "content": "kept across restarts"},
+                "toRecipients": [{"emailAddress": {"address": "someone@sandbox.example"}}],
+            }
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        verify=str(manifest["ca_file"]),
+        timeout=10,
+    )
+    assert sent.status_code == 202, sent.text
+
+
+def _sent_subjects(data_dir: Path) -> set[str]:
+    out = set()
+    for path in data_dir.glob("mailboxes/*/sent/*.json"):
+        message = json.loads(path.read_text(encoding="utf-8"))
+        out.add(json.dumps(message, ensure_ascii=False))
+    return out
+
+
 def _start_cli(data_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*VMSG, "sandbox", "--data-dir", str(data_dir), "--users", "200"],
@@ -157,6 +208,8 @@ def test_vmsg_sandbox_keeps_entries_uploads_and_messages_across_restarts(tmp_pat
             timeout=10,
         ).json()
         assert entry["status"] == 7, entry
+        _send_one(manifest, "Persisted subject")
+        assert any("Persisted subject" in m for m in _sent_subjects(data_dir))
         sent_before = sorted(p.name for p in data_dir.rglob("*") if p.is_file())
     finally:
         out = _stop_cli(proc)
@@ -191,6 +244,11 @@ def test_vmsg_sandbox_keeps_entries_uploads_and_messages_across_restarts(tmp_pat
             timeout=10,
         ).json()
         assert tok["uploadedFileSize"] == 4096 and tok["status"] == 1
+        assert any("Persisted subject" in m for m in _sent_subjects(data_dir))
+        _send_one(manifest, "Second run")  # numbering continues; nothing is overwritten
+        subjects = _sent_subjects(data_dir)
+        assert any("Persisted subject" in m for m in subjects)
+        assert any("Second run" in m for m in subjects)
     finally:
         _stop_cli(proc)
     still = sorted(p.name for p in data_dir.rglob("*") if p.is_file())
