@@ -325,8 +325,10 @@ class FaultInjector:
             self.stopping.wait(cfg.stall_seconds)
             raise ResetConnection("sandbox fault: stalled")
         if fault == "reset":
-            _drain(stream)  # raises ResetConnection half-way through the body
-            finish(0, fault)
+            try:
+                _drain(stream)  # raises ResetConnection half-way through the body
+            finally:
+                finish(0, fault)
             raise ResetConnection("sandbox fault: reset")
 
         body_iter = self.app(environ, recording_start_response)
