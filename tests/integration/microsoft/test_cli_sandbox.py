@@ -11,9 +11,16 @@ from app import cli
 from app import settings as settings_mod
 
 
+def _no_secret_service(_location: str) -> object:
+    raise RuntimeError("libsecret did not perform properly (no Secret Service)")
+
+
 @pytest.fixture
-def plaintext_allowed() -> None:
-    """Without a Secret Service here, the user allows the 0600 file (the setting exists for it)."""
+def plaintext_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a Secret Service whose user allowed the 0600 file."""
+    from app.microsoft import token_cache
+
+    monkeypatch.setattr(token_cache, "build_encrypted_persistence", _no_secret_service)
     settings_mod.save(settings_mod.Settings(allow_plaintext_token_cache=True))
 
 
@@ -68,11 +75,27 @@ def test_no_secure_storage_and_plaintext_not_allowed_is_explained(
 ) -> None:
     from app.microsoft import token_cache
 
-    def headless(_location: str) -> object:
-        raise RuntimeError("no Secret Service")
-
-    monkeypatch.setattr(token_cache, "build_encrypted_persistence", headless)
+    monkeypatch.setattr(token_cache, "build_encrypted_persistence", _no_secret_service)
     code, _out, err = run(capsys, "login", "--device-code")
     assert code == 1
     assert "Cannot store your Microsoft sign-in securely" in err
     assert "allow_plaintext_token_cache" in err
+
+
+@pytest.mark.needs_keyring
+def test_login_keeps_the_sign_in_in_the_secret_service(
+    sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.microsoft.token_cache import TokenCacheStore, TokenCacheUnavailable
+
+    try:
+        TokenCacheStore("probe")
+    except TokenCacheUnavailable:
+        pytest.skip("no Secret Service here; dev.sh test runs one")
+    code, _out, err = run(capsys, "login", "--device-code")
+    assert code == 0, err
+    assert "unencrypted" not in err
+    code, out, err = run(capsys, "whoami", "--json")
+    assert code == 0, err
+    assert json.loads(out)["token_storage_encrypted"] is True
+    assert run(capsys, "logout")[0] == 0
