@@ -271,7 +271,7 @@ class IdentitySandbox:
             raise TokenRejected("invalid", "Access token validation failure.") from exc
         if claims.get("aud") != GRAPH_RESOURCE or claims.get("tid") != self.tenant_id:
             raise TokenRejected("invalid", "Access token validation failure. Invalid audience.")
-        if claims.get("iss") != self.issuer:
+        if not _same_issuer(claims.get("iss"), self.issuer):
             raise TokenRejected("invalid", "Access token validation failure. Invalid issuer.")
         now = self.clock()
         with self._lock:
@@ -1142,6 +1142,23 @@ class IdentitySandbox:
         return self._token_response(
             user, rec.scopes, rec.oidc, claims_nbf=rec.claims_nbf, client_info=client_info
         )
+
+
+def _same_issuer(iss: Any, ours: str) -> bool:
+    """Our issuer, possibly from an earlier run of this data dir on another port.
+
+    The signing key persists across restarts, so a token issued before a restart is
+    still ours even though the server's port (part of the issuer URL) changed.
+    """
+    if not isinstance(iss, str):
+        return False
+    if iss == ours:
+        return True
+    try:
+        a, b = urlsplit(iss), urlsplit(ours)
+    except ValueError:
+        return False
+    return a.scheme == b.scheme and a.hostname == b.hostname and a.path == b.path
 
 
 def _loopback_redirect(uri: str) -> bool:

@@ -108,12 +108,20 @@ def start_microsoft(
     graph_port: int = 0,
     directory_size: int = 3000,
     seed: int = 1,
+    directory: Directory | None = None,
     **identity_options: Any,
 ) -> MicrosoftSandbox:
-    """Start the identity and Graph servers for ``data_dir`` (created if missing)."""
+    """Start the identity and Graph servers for ``data_dir`` (created if missing).
+
+    ``directory`` lets a caller share one (immutable) directory between sandboxes, as the
+    test fixtures do; otherwise it is built from ``seed`` and ``directory_size``.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = ensure_certificates(data_dir)
-    directory = Directory(seed=seed, size=directory_size)
+    if directory is None:
+        directory = Directory(seed=seed, size=directory_size)
+    elif directory.seed != seed:
+        raise ValueError("the directory was built from another seed")
     identity = IdentitySandbox(
         data_dir,
         directory,
