@@ -327,7 +327,8 @@ def gif_preview(
     colours and dithering step down until the GIF fits in ``max_bytes``.
     """
     seconds = min(seconds, 3.0)
-    attempts = ((10, 256, "bayer:bayer_scale=3"), (8, 128, "bayer:bayer_scale=4"),
+    # Most webcam takes fit at the first step; busy pictures step down (each ~1-2 s).
+    attempts = ((10, 128, "bayer:bayer_scale=4"), (8, 96, "bayer:bayer_scale=5"),
                 (6, 64, "none"), (5, 32, "none"))  # fmt: skip
     decoded: list[tuple[float, npt.NDArray[np.uint8]]] = []
     with _open(path) as container:

@@ -2,7 +2,10 @@
 
 Each block is stamped with the host time of its first sample, taken from PortAudio's input
 ADC time (``inputBufferAdcTime``, on the stream's clock) converted to ``time.monotonic`` via
-the callback's ``currentTime``. The first stream in a process may deliver its first callback
+the callback's ``currentTime``, where the host API reports a plausible one; otherwise
+(ALSA over PulseAudio, measured) from the callback's arrival time minus the block's duration
+and the stream's input latency. The aligner low-passes either, so callback jitter averages
+out. The first stream in a process may deliver its first callback
 late (platform-facts: up to ~1.9 s with PulseAudio), so the recorder warms it up before
 the clock starts, and the aligner fills whatever is missing with silence.
 """
@@ -23,6 +26,10 @@ from app.recorder.clock import RecordingClock
 from app.recorder.sources import AudioBlock, AudioSink, LostSink
 
 log = logging.getLogger(__name__)
+
+#: A reported input latency above this is not believed (measured: ALSA over PulseAudio
+#: reports 0.43 s for the first 1-2 s of a stream, then 0, while data arrives steadily).
+MAX_PLAUSIBLE_LATENCY = 0.1
 
 
 def _privacy_hint() -> str:
@@ -68,6 +75,8 @@ class SoundDeviceMicrophone:
         self.now = now
         self.name = "default microphone" if device is None else f"microphone {device}"
         self.overflows = 0
+        self._use_adc: bool | None = None
+        self._input_latency = 0.0
         self._stream: Any = None
         self._on_block: AudioSink | None = None
         self._on_lost: LostSink | None = None
@@ -103,6 +112,7 @@ class SoundDeviceMicrophone:
                 finished_callback=self._finished,
                 latency="low",
             )
+            self._input_latency = float(self._stream.latency or 0.0)
         except sd.PortAudioError as exc:
             raise DeviceError(
                 f"The microphone '{self.name}' could not be opened: {exc}.",
@@ -139,11 +149,16 @@ class SoundDeviceMicrophone:
             self.overflows += 1
         adc = float(getattr(time_info, "inputBufferAdcTime", 0.0) or 0.0)
         current = float(getattr(time_info, "currentTime", 0.0) or 0.0)
-        latency = current - adc
-        if adc > 0 and current > 0 and 0.0 <= latency < 2.0:
-            t = now - latency
-        else:  # some host APIs report no ADC time: assume the block just ended
-            t = now - frames / self.sample_rate
+        reported = current - adc
+        if self._use_adc is None:
+            self._use_adc = adc > 0 and current > 0 and 0.0 <= reported < MAX_PLAUSIBLE_LATENCY
+        elif self._use_adc and not 0.0 <= reported < MAX_PLAUSIBLE_LATENCY:
+            log.info("input ADC times became implausible (%.3f s); using arrival times", reported)
+            self._use_adc = False
+        if self._use_adc:
+            t = now - reported
+        else:
+            t = now - frames / self.sample_rate - self._input_latency
         if self._on_block is not None:
             samples = np.ascontiguousarray(indata[:, 0], dtype=np.float32).copy()
             self._on_block(AudioBlock(samples, t, self.sample_rate))

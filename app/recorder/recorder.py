@@ -140,6 +140,7 @@ class Recorder:
         overwrite: bool = False,
         warmup_timeout: float = 4.0,
         video_queue_frames: int = 15,
+        writer_factory: Callable[[Path, Preset, int], Mp4Writer] | None = None,
     ) -> None:
         if countdown < 0:
             raise RecordingError("The countdown cannot be negative.", hint="Use 0, 3 or 5.")
@@ -167,6 +168,9 @@ class Recorder:
         self.disk_warn = disk_warn_bytes
         self.overwrite = overwrite
         self.warmup_timeout = warmup_timeout
+        self.writer_factory = writer_factory or (
+            lambda path, preset, rate: Mp4Writer(path, preset, sample_rate=rate)
+        )
         self.preview = LatestFrame(mirror=mirror_preview)
         self.notes: list[str] = []
         self.health_events: list[HealthEvent] = []
@@ -267,7 +271,7 @@ class Recorder:
                     "A device was lost while it was being opened.",
                     hint="Plug it in again and retry.",
                 )
-            self._writer = Mp4Writer(self.output, self.preset, sample_rate=self.sample_rate)
+            self._writer = self.writer_factory(self.output, self.preset, self.sample_rate)
             self._writer.open()
         except BaseException:
             for close in reversed(opened):

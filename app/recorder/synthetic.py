@@ -42,8 +42,9 @@ BEEP_AMPLITUDE = 0.5
 class SyntheticCamera:
     """A real-time test-pattern camera.
 
-    ``pattern``: "bars" (moving pattern, default), "black" (all black), "frozen" (the same
-    frame over and over). ``lost_after``: seconds after start at which it "unplugs".
+    ``pattern``: "bars" (moving pattern with the white sync frames, default), "black" (all
+    black), "frozen" (the same frame over and over); the last two model broken cameras and
+    have no white frames. ``lost_after``: seconds after start at which it "unplugs".
     While the recording clock runs, frames are captured exactly on the recording-time grid
     (k / fps), like a camera with hardware timestamps, so the white frames fall on whole
     seconds.
@@ -122,7 +123,8 @@ class SyntheticCamera:
         fmt = self._format
         assert fmt is not None and self._background is not None
         if (
-            slot is not None
+            self.pattern == "bars"
+            and slot is not None
             and slot % max(1, round(fps)) == 0
             and abs(slot / fps - round(slot / fps)) < 1e-6
         ):

@@ -1,0 +1,75 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.errors import RecordingError
+from app.recorder import media, recovery, sidecar
+
+from .conftest import MakeTake
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def interrupted(path: Path, pid: int, cut: float = 0.6) -> None:
+    """Tear the file inside its last-but-one fragment and leave a 'recording' sidecar."""
+    data = path.read_bytes()
+    mdats = [b for b in media.top_level_boxes(path) if b.type == "mdat"]
+    tear = mdats[-2].offset + int(mdats[-2].size * cut)
+    path.write_bytes(data[:tear])
+    sidecar.write_state(path, sidecar.TakeState(video=path.name, state="recording", pid=pid))
+
+
+def test_interrupted_take_is_listed_and_finalized(make_take: MakeTake) -> None:
+    path = make_take(4.0)
+    interrupted(path, dead_pid())
+    assert media.check_playable(path).video_frames > 0  # plays as it is, up to the tear
+    takes = recovery.find_recoverable(path.parent)
+    assert [t.video for t in takes] == [path]
+    assert takes[0].complete_fragments == 2
+    state = recovery.finalize(takes[0])
+    assert state.state == "recovered"
+    assert state.duration == pytest.approx(2.0, abs=0.05)
+    check = media.check_playable(path)
+    assert check.playable and check.video_frames == 60
+    assert [b.type for b in media.top_level_boxes(path)][-1] == "mfra"
+    assert sidecar.read_state(path).state == "recovered"
+    assert recovery.find_recoverable(path.parent) == []
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".take.json"]
+
+
+def test_a_take_of_a_running_recorder_is_not_touched(make_take: MakeTake) -> None:
+    path = make_take(3.0)
+    interrupted(path, os.getpid())
+    assert recovery.find_recoverable(path.parent) == []
+
+
+def test_final_takes_are_not_listed(make_take: MakeTake) -> None:
+    path = make_take(2.0)
+    sidecar.write_state(path, sidecar.TakeState(video=path.name, state="final", pid=dead_pid()))
+    assert recovery.find_recoverable(path.parent) == []
+
+
+def test_nothing_to_recover_is_reported_and_marked_failed(make_take: MakeTake) -> None:
+    path = make_take(2.0)
+    first_moof = next(b for b in media.top_level_boxes(path) if b.type == "moof")
+    original = path.read_bytes()[: first_moof.offset + 10]
+    path.write_bytes(original)
+    sidecar.write_state(path, sidecar.TakeState(video=path.name, state="recording", pid=dead_pid()))
+    with pytest.raises(RecordingError, match="Nothing of"):
+        recovery.finalize(path)
+    assert sidecar.read_state(path).state == "failed"
+    assert path.read_bytes() == original  # nothing was lost or changed
+
+
+def test_unreadable_sidecar_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "x.mp4.take.json").write_text("{broken")
+    assert recovery.find_recoverable(tmp_path) == []
+    with pytest.raises(RecordingError, match="cannot be read"):
+        sidecar.read_state(tmp_path / "x.mp4")
