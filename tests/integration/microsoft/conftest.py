@@ -144,21 +144,4 @@ def make_signin(ms_sandbox: Any, store: TokenCacheStore | None = None, **kw: Any
 
 
 def make_graph(ms_sandbox: Any, signin: SignIn, **kw: Any) -> GraphClient:
-    return GraphClient(
-        ms_sandbox.graph.base_url + "/v1.0", signin, ca_file=str(ms_sandbox.ca_file), **kw
-    )
-
-
-if not hasattr(
-    __import__("tests.fixtures.sandbox_microsoft").fixtures.sandbox_microsoft, "ms_sandbox"
-):
-    # TEMPORARY until tests/fixtures/sandbox_microsoft.py defines it: the real servers.
-    @pytest.fixture
-    def ms_sandbox(tmp_path: Path) -> Iterator[Any]:
-        from app.sandbox.microsoft import start_microsoft
-
-        ms = start_microsoft(tmp_path / "ms-sandbox", directory_size=500)
-        try:
-            yield ms
-        finally:
-            ms.stop()
+    return GraphClient(ms_sandbox.graph_url, signin, ca_file=str(ms_sandbox.ca_file), **kw)
