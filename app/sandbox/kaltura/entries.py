@@ -26,7 +26,7 @@ from app.sandbox.kaltura.errors import KS_INVALID_TYPE, api_error, invalid_ks
 from app.sandbox.kaltura.ks import KS
 from app.sandbox.kaltura.sessions import Call
 from app.sandbox.kaltura.store import Store, safe_id
-from app.sandbox.kaltura.wire import NULL, field_int, field_str
+from app.sandbox.kaltura.wire import NULL, field_int, field_str, int_list
 
 log = logging.getLogger(__name__)
 
@@ -258,11 +258,7 @@ class Entries:
         name_like = (field_str(flt, "nameLike") or "").lower()
         status_eq = field_int(flt, "statusEqual")
         status_in = field_str(flt, "statusIn")
-        statuses = (
-            {int(s) for s in status_in.split(",") if s.strip().lstrip("-").isdigit()}
-            if status_in
-            else None
-        )
+        statuses = int_list(status_in) if status_in else None
         cats_or = field_str(flt, "categoriesIdsMatchOr")
         cats = {c.strip() for c in cats_or.split(",") if c.strip()} if cats_or else None
         created_min = field_int(flt, "createdAtGreaterThanOrEqual")

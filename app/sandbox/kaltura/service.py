@@ -258,6 +258,10 @@ class KalturaSandbox:
             response = Response(
                 exc.description or exc.name, status=exc.code or 400, content_type="text/plain"
             )
+        except Exception:
+            # A bug in a delivery route: logged here, never a traceback to the client.
+            log.exception("kaltura sandbox: unexpected error serving %s", request.path)
+            response = Response("Internal Server Error", status=500, content_type="text/plain")
         finally:
             _cleanup(request)
         return response(environ, start_response)
@@ -321,6 +325,11 @@ class KalturaSandbox:
                 result = self._call_safely(params)
         except KalturaAPIException as exc:
             result = exc
+        except (RequestEntityTooLarge, HTTPException):
+            raise
+        except Exception:
+            log.exception("kaltura sandbox: unexpected error decoding a request")
+            result = api_error("INTERNAL_SERVERL_ERROR")
         body, ctype = wire.serialize(result, fmt, time.monotonic() - started)
         return Response(
             body,
@@ -373,7 +382,7 @@ class KalturaSandbox:
         return handler(call)
 
     def _multirequest(self, params: dict[str, Any]) -> list[Any]:
-        keys = sorted((k for k in params if k.isdigit()), key=int)
+        keys = sorted((k for k in params if wire.is_index(k)), key=int)
         inherited = {k: params[k] for k in ("ks", "partnerId", "clientTag") if k in params}
         results: list[Any] = []
         for key in keys:
@@ -392,7 +401,7 @@ def _lookup(result: Any, path: str) -> Any:
     for seg in [s for s in path.split(":") if s]:
         if isinstance(value, dict) and seg in value:
             value = value[seg]
-        elif isinstance(value, list) and seg.isdigit() and int(seg) < len(value):
+        elif isinstance(value, list) and wire.is_index(seg) and int(seg) < len(value):
             value = value[int(seg)]
         else:
             raise KeyError(path)

@@ -28,7 +28,7 @@ from app.sandbox.kaltura.errors import api_error
 from app.sandbox.kaltura.ks import KS
 from app.sandbox.kaltura.sessions import Call
 from app.sandbox.kaltura.store import Store, safe_id
-from app.sandbox.kaltura.wire import field_int, field_str
+from app.sandbox.kaltura.wire import field_int, field_str, int_list
 
 if sys.platform != "win32":
     import fcntl
@@ -186,11 +186,7 @@ class Uploads:
         flt = call.params.obj("filter") or {}
         pager = call.params.obj("pager") or {}
         status_in = field_str(flt, "statusIn")
-        wanted = (
-            {int(s) for s in status_in.split(",") if s.strip().lstrip("-").isdigit()}
-            if (status_in)
-            else None
-        )
+        wanted = int_list(status_in) if (status_in) else None
         status_eq = field_int(flt, "statusEqual")
         ids = field_str(flt, "idIn")
         id_set = set(ids.split(",")) if ids else None

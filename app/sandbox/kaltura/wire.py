@@ -145,6 +145,19 @@ def php_bool(value: Any) -> bool:
     return text not in ("", "0")
 
 
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def int_list(text: str) -> set[int]:
+    """``"0,1, 2"`` -> {0, 1, 2}; anything not an ASCII integer is skipped."""
+    return {int(s) for s in (p.strip() for p in text.split(",")) if _ASCII_INT.fullmatch(s)}
+
+
+def is_index(text: str) -> bool:
+    """An ASCII decimal index (``str.isdigit`` also accepts "²")."""
+    return bool(re.fullmatch(r"[0-9]+", text))
+
+
 def php_int(value: Any, name: str) -> int:
     """``castSimpleType`` int: numeric strings; anything else is a validation error."""
     if isinstance(value, bool):
@@ -154,9 +167,9 @@ def php_int(value: Any, name: str) -> int:
     if isinstance(value, float) and math.isfinite(value):
         return int(value)
     text = str(value).strip()
-    if re.fullmatch(r"[+-]?\d+", text):
+    if re.fullmatch(r"[+-]?[0-9]+", text):
         return int(text)
-    if re.fullmatch(r"[+-]?\d*\.\d+", text):
+    if re.fullmatch(r"[+-]?[0-9]*\.[0-9]+", text):
         return int(float(text))
     raise api_error("PROPERTY_VALIDATION_NUMERIC_VALUE", name)
 

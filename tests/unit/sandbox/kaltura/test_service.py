@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from tests.fixtures.sandbox_kaltura import KalturaServer, start_kaltura_server
@@ -387,3 +389,95 @@ def test_oversize_json_body_gets_413(kaltura_server: KalturaServer) -> None:
         timeout=30,
     )
     assert resp.status_code == 413
+
+
+_KEYS = st.sampled_from(
+    [
+        "ks",
+        "entryId",
+        "entry:name",
+        "entry[userId]",
+        "filter:idIn",
+        "pager[pageSize]",
+        "resume",
+        "resumeAt",
+        "uploadTokenId",
+        "format",
+        "0:service",
+        "1:action",
+        "x__null",
+        "entry:-",
+        "{1:result}",
+        "a[b][c]",
+        ":",
+        "[]",
+    ]
+) | st.text(min_size=1, max_size=12)
+_VALUES = st.text(max_size=30) | st.sampled_from(
+    ["{1:result:id}", "-1", "1e9", "false", "\x00", "0_x", "2"]
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    service=st.sampled_from(
+        ["media", "uploadToken", "session", "appToken", "multirequest", "category", "nope"]
+    ),
+    action=st.sampled_from(
+        ["get", "add", "list", "upload", "start", "startSession", "update", "delete", "zz"]
+    ),
+    form=st.dictionaries(_KEYS, _VALUES, max_size=8),
+)
+def test_any_form_input_gets_a_kaltura_answer(
+    kaltura_server: KalturaServer, service: str, action: str, form: dict[str, str]
+) -> None:
+    resp = requests.post(
+        _url(kaltura_server, f"service/{service}/action/{action}"), data=form, timeout=10
+    )
+    assert resp.status_code == 200
+    if resp.headers["Content-Type"].startswith("application/json"):
+        resp.json()
+    else:
+        root = etree.fromstring(resp.content)
+        assert root.find("result") is not None
+    assert b"INTERNAL_SERVERL_ERROR" not in resp.content  # no bug hidden behind the catch-all
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _VALUES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    service=st.sampled_from(["media", "uploadToken", "appToken", "multirequest", "categoryEntry"]),
+    action=st.sampled_from(
+        ["get", "add", "list", "upload", "startSession", "update", "addContent"]
+    ),
+    body=st.dictionaries(_KEYS, _JSON, max_size=6),
+    as_admin=st.booleans(),
+)
+def test_any_json_input_gets_a_kaltura_answer(
+    kaltura_server: KalturaServer,
+    service: str,
+    action: str,
+    body: dict[str, object],
+    as_admin: bool,
+) -> None:
+    if as_admin:
+        body = {**body, "ks": kaltura_server.admin_ks()}
+    resp = requests.post(
+        _url(kaltura_server, f"service/{service}/action/{action}"), json=body, timeout=10
+    )
+    assert resp.status_code == 200
+    assert b"INTERNAL_SERVERL_ERROR" not in resp.content
