@@ -72,6 +72,11 @@ REVOKE_HELP = (
 #: Secret names (app.secrets) a profile may hold; disconnecting deletes them all
 #: (``app.endpoints`` uses the Kaltura ones; the SMTP transport the last).
 PROFILE_SECRET_KEYS = ("kaltura-app-token", "kaltura-password", "smtp-password")
+SECRET_LABELS = {
+    "kaltura-app-token": "the Kaltura app token",
+    "kaltura-password": "the Kaltura password",
+    "smtp-password": "the SMTP password",
+}
 
 
 def scopes_for(*, exactly_once_sending: bool = False) -> list[str]:
@@ -695,11 +700,17 @@ class SignIn:
                 log.info("sign-out: account removal skipped: %s", exc.message)
             self.store.clear()
             self._app = None
-        for key in PROFILE_SECRET_KEYS:
-            try:
-                secrets.delete(self.config.profile, key)
-            except secrets.SecretStoreError as exc:
-                log.warning("sign-out: could not delete secret %s: %s", key, exc.message)
+        deleted = []
+        if secrets.backend_info().secure:  # an insecure backend cannot hold any of them
+            for key in PROFILE_SECRET_KEYS:
+                try:
+                    if secrets.delete(self.config.profile, key):
+                        deleted.append(key)
+                except secrets.SecretStoreError as exc:
+                    log.warning("sign-out: could not delete secret %s: %s", key, exc.message)
+        if deleted:
+            names = ", ".join(SECRET_LABELS.get(k, k) for k in deleted)
+            return f"{REVOKE_HELP}\nAlso deleted from this computer for this profile: {names}."
         return REVOKE_HELP
 
 

@@ -121,7 +121,7 @@ class TokenCacheStore:
             self.storage = _storage_name()
         except (ImportError, RuntimeError, OSError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            log.warning("encrypted token storage unavailable: %s", reason)
+            log.info("encrypted token storage unavailable: %s", reason)
             if not allow_plaintext:
                 raise TokenCacheUnavailable(
                     "Cannot store your Microsoft sign-in securely: this computer has no "

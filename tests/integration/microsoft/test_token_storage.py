@@ -111,3 +111,23 @@ def test_plaintext_fallback_leaks_nothing_outside_its_own_file(
         data = path.read_bytes()
         assert not [s[:12] for s in issued if s.encode() in data], path
     assert (store.location.stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.needs_keyring
+def test_sign_out_deletes_this_profiles_secrets_only(ms_sandbox: Any) -> None:
+    from app import secrets
+
+    if not secrets.backend_info().secure:
+        pytest.skip("no Secret Service here; dev.sh test runs one")
+    secrets.store("Sandbox", "smtp-password", "pw-of-this-profile")
+    secrets.store("Other", "smtp-password", "pw-of-another-profile")
+    try:
+        signin = make_signin(ms_sandbox, prefer_device_code=True)
+        signin.sign_in()
+        message = signin.sign_out()
+        assert secrets.fetch("Sandbox", "smtp-password") is None
+        assert secrets.fetch("Other", "smtp-password") == "pw-of-another-profile"
+        assert "the SMTP password" in message and "App permissions" in message
+    finally:
+        secrets.delete("Other", "smtp-password")
+        secrets.delete("Sandbox", "smtp-password")
