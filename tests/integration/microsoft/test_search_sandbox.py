@@ -110,3 +110,33 @@ def test_forced_429s_are_backed_off_and_the_search_recovers_without_an_error(
     assert len(waits) == 3 and all(w == pytest.approx(0.2) for w in waits)
     log = ms_sandbox.graph_server.faults.request_log(r"/(users|me/people)")
     assert sum(1 for r in log if r.status == 429) == 3
+
+
+def test_a_typing_burst_costs_two_graph_requests_and_narrowing_costs_none(
+    ms_sandbox: Any, signed_in: tuple[SignIn, GraphClient]
+) -> None:
+    final = threading.Event()
+    got: list[SearchResults] = []
+
+    def on_results(r: SearchResults) -> None:
+        got.append(r)
+        if r.final and r.query == "Maria":
+            final.set()
+
+    ms_sandbox.graph_server.faults.clear_log()
+    directory = GraphDirectory(signed_in[1])
+    engine = RecipientSearch(directory, on_results, debounce=0.15)
+    try:
+        for text in ("Mar", "Mari", "Maria"):
+            engine.type(text)
+        assert final.wait(10)
+        sent = ms_sandbox.graph_server.faults.request_log(r"^/v1\.0/(users|me/people)$")
+        assert len(sent) == 2
+        assert got[-1].error is None and got[-1].suggestions
+        # The same text again (e.g. after a backspace and retype) comes from the cache.
+        engine.type("Maria")
+        assert got[-1].origin == "cache" and got[-1].final
+        assert len(ms_sandbox.graph_server.faults.request_log(r"^/v1\.0/(users|me/people)$")) == 2
+    finally:
+        engine.close()
+        directory.close()
