@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.fixtures.sandbox_kaltura import KalturaServer
 
@@ -332,3 +334,29 @@ def test_a_retried_chunk_after_a_fault_is_harmless(
     done = _upload(kaltura_server, ks, token["id"], b"", resume=True, final=True, at=2000)
     assert done["status"] == FULL
     assert _stored(kaltura_server, token["id"]) == b"A" * 1000 + b"B" * 1000
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=8),
+    order=st.randoms(use_true_random=False),
+    duplicates=st.integers(min_value=0, max_value=3),
+)
+def test_any_order_of_chunks_reassembles_the_file(
+    kaltura_server: KalturaServer, sizes: list[int], order: Any, duplicates: int
+) -> None:
+    ks = kaltura_server.user_ks("u")
+    blob = bytes(i % 251 for i in range(sum(sizes)))
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    chunks = [(off, blob[off : off + n]) for off, n in zip(offsets, sizes, strict=True)]
+    rest = chunks[1:] + [order.choice(chunks) for _ in range(duplicates)]
+    order.shuffle(rest)
+    token = _token(kaltura_server, ks)
+    _upload(kaltura_server, ks, token["id"], chunks[0][1], resume=False, final=False, at=0)
+    for off, data in rest:
+        _upload(kaltura_server, ks, token["id"], data, resume=True, final=False, at=off)
+    done = _upload(kaltura_server, ks, token["id"], b"", resume=True, final=True, at=len(blob))
+    assert (done["status"], done["uploadedFileSize"]) == (FULL, len(blob))
+    assert _stored(kaltura_server, token["id"]) == blob
