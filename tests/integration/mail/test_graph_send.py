@@ -108,10 +108,13 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         else:
             assert m.reason and m.hint
     unknown = [m for m in msgs if m.state == "unknown"]
-    # Only batches whose answer never came back (or failed as a whole) are unknown.
-    assert len(unknown) == 20 * sum(injected.values())
+    # Only batches that met a fault can be unknown (a reset while the body was still being
+    # written is reported by the Graph client as never sent, and then simply retried).
+    assert len(unknown) <= 20 * sum(injected.values())
+    # Every batch accepted whose answer was lost is unknown, and was delivered exactly once.
     lost_after_accept = sum(1 for m in unknown if delivered[m.recipient.email] == 1)
     assert lost_after_accept == 20 * injected.get("lost_response", 0)
+    assert sum(delivered.values()) == states["sent"] + lost_after_accept
 
 
 def test_exactly_once_with_faults_sends_every_message_once(
