@@ -194,6 +194,12 @@ class GraphSandbox:
         """Every message ``sender`` got accepted, oldest first (the stored JSON records)."""
         return self.store.sent_messages(sender)
 
+    def in_flight(self, upn: str) -> int:
+        """How many mailbox requests of this user are being served right now."""
+        user = self.directory.get(upn)
+        with self._lock:
+            return self._inflight.get(("mailbox", user.id), 0) if user else 0
+
     def admin_actions(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         def delay(body: dict[str, Any]) -> Any:
             self.mailbox_delay_s = float(body.get("seconds", 0.0))
