@@ -129,6 +129,16 @@ def checks(profile: str | None = None) -> Iterator[Check]:
     for name, prof in effective.profiles.items():
         marker = " (active)" if name == active else ""
         yield from _profile_checks(name + marker, prof)
+        yield from _token_cache_check(name, effective.allow_plaintext_token_cache)
+
+
+def _token_cache_check(profile: str, allow_plaintext: bool) -> Iterator[Check]:
+    """Where this profile's Microsoft sign-in is (or would be) kept, and whether it is safe."""
+    from app.microsoft import token_cache  # noqa: PLC0415
+
+    result = token_cache.doctor_check(profile, allow_plaintext=allow_plaintext)
+    status = OK if result.status == "ok" else WARN
+    yield Check(status, f"Sign-in storage ({profile})", result.value, result.fix)
 
 
 def _ffmpeg_checks() -> Iterator[Check]:

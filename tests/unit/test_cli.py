@@ -107,6 +107,7 @@ def test_doctor_reports_versions_devices_keyring_paths_and_profiles() -> None:
         "Settings file: ",
         "Policy file: ",
         "Profile Sandbox (active)",
+        "Sign-in storage (Sandbox): ",
     ):
         assert label in out, label
     assert done.returncode == 0, out  # nothing required is missing here
