@@ -16,7 +16,9 @@ would deadlock MSAL, which waits for the redirect on the calling thread).
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
+import socket
 import threading
 import uuid
 import webbrowser
@@ -140,6 +142,8 @@ def start_microsoft(
     except BaseException:
         id_server.stop()
         raise
+    for running in (id_server, graph_server):
+        _no_delay(running)
     identity.base_url = id_server.url
     graph.base_url = graph_server.url
     id_server.faults.admin_actions.update(identity.admin_actions())
@@ -153,6 +157,18 @@ def start_microsoft(
         directory=directory,
         senders=[{"email": u.mail, "name": u.displayName} for u in directory.senders],
     )
+
+
+def _no_delay(running: RunningServer) -> None:
+    """Turn Nagle's algorithm off for every connection the server accepts.
+
+    werkzeug writes the head and the body of a response separately; with Nagle on, the
+    second write waits for the client's delayed ACK, adding ~12 ms to every keep-alive
+    request (measured: /_sandbox/health p50 14 ms -> 3 ms). Linux copies TCP_NODELAY from
+    the listening socket to accepted ones.
+    """
+    with contextlib.suppress(OSError):
+        running.server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _FormReader(html.parser.HTMLParser):
