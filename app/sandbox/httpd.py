@@ -32,6 +32,7 @@ import ssl
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -314,7 +315,9 @@ class FaultInjector:
             self.stopping.wait(cfg.latency_ms / 1000.0)
         if fault == "throttle":
             finish(429, fault)
-            return _throttled(start_response, cfg.retry_after_seconds)
+            return _throttled(
+                start_response, cfg.retry_after_seconds, environ.get("HTTP_CLIENT_REQUEST_ID", "")
+            )
         if fault in ("500", "503"):
             _drain(stream)
             finish(int(fault), fault)
@@ -404,13 +407,21 @@ def _json(start_response: Callable[..., Any], status: int, body: Any) -> list[by
     return [data]
 
 
-def _throttled(start_response: Callable[..., Any], retry_after: float) -> list[bytes]:
+def _throttled(
+    start_response: Callable[..., Any], retry_after: float, client_request_id: str = ""
+) -> list[bytes]:
+    # Graph's error shape exactly: innerError carries date, request-id, client-request-id.
+    request_id = str(uuid.uuid4())
     body = json.dumps(
         {
             "error": {
                 "code": "TooManyRequests",
                 "message": "Please retry again later.",
-                "innerError": {"date": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                "innerError": {
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+                    "request-id": request_id,
+                    "client-request-id": client_request_id or request_id,
+                },
             }
         }
     ).encode()
@@ -419,6 +430,8 @@ def _throttled(start_response: Callable[..., Any], retry_after: float) -> list[b
         [
             ("Content-Type", "application/json"),
             ("Retry-After", str(max(0, round(retry_after)) if retry_after >= 1 else retry_after)),
+            ("request-id", request_id),
+            ("client-request-id", client_request_id or request_id),
             ("Content-Length", str(len(body))),
         ],
     )
