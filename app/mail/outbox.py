@@ -91,6 +91,11 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_state ON messages(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, seq);
+CREATE TABLE IF NOT EXISTS uploads (
+    key TEXT PRIMARY KEY,
+    entry_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS history (
     message_id TEXT NOT NULL,
     at REAL NOT NULL,
@@ -489,20 +494,37 @@ class Outbox:
                     pass  # it moved meanwhile (a sender claimed it)
         return n
 
+    # ----------------------------------------------------------------- uploads
+
+    def remember_upload(self, key: str, entry_id: str) -> None:
+        """A video file (identified by ``key``) is in Kaltura as ``entry_id``: reuse it."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads(key, entry_id, at) VALUES (?,?,?)",
+                (key, entry_id, self.clock()),
+            )
+
+    def find_upload(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT entry_id FROM uploads WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
     # ----------------------------------------------------------------- start-up
 
-    def recover(self) -> list[str]:
+    def recover(self, *, older_than: float = 0.0) -> list[str]:
         """After a crash: messages left ``sending`` were maybe sent. Returns their ids.
 
         sendMail/SMTP: they become ``unknown``. Exactly-once (draft) jobs: back to the
-        queue, marked to check the draft before anything is sent again.
+        queue, marked to check the draft before anything is sent again. ``older_than``
+        leaves alone what another running process may be sending right now.
         """
         now = self.clock()
         moved = []
         with self._tx() as db:
             rows = db.execute(
                 "SELECT m.id, m.draft_id, j.exactly_once FROM messages m JOIN jobs j "
-                "ON j.id=m.job_id WHERE m.state='sending'"
+                "ON j.id=m.job_id WHERE m.state='sending' AND m.updated_at<=?",
+                (now - older_than,),
             ).fetchall()
             for r in rows:
                 moved.append(r["id"])

@@ -1,0 +1,104 @@
+"""``vmsg send`` and ``vmsg demo`` end to end, against the real (embedded) sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from app import cli
+from app.sandbox import runner
+from tests.fixtures.sandbox_kaltura import write_mp4
+
+
+@pytest.fixture
+def sandbox_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The Sandbox profile with its own sandbox dir; sign-ins cached in a 0600 file (this
+    machine has no Secret Service)."""
+    monkeypatch.setenv("VMSG_SANDBOX_DIR", str(tmp_path / "sandbox"))
+    from app import paths
+
+    paths.settings_path().parent.mkdir(parents=True, exist_ok=True)
+    paths.settings_path().write_text(
+        json.dumps({"schema_version": 2, "allow_plaintext_token_cache": True})
+    )
+    yield tmp_path / "sandbox"
+    runner.stop_embedded()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return code, lines, err
+
+
+def get(url: str) -> requests.Response:
+    s = requests.Session()
+    s.trust_env = False
+    return s.get(url, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--to", "not an address"], "not an email address"),
+        (["--to", "a@example.com\r\nBcc: x@example.com"], "line break"),
+        (
+            ["--to", "a@example.com", "--cta-label", "Go", "--cta-url", "javascript:alert(1)"],
+            "only",
+        ),
+        (["--to", "a@example.com", "--cta-label", "Go", "--cta-url", "data:text/html,x"], "only"),
+        (["--to", "a@example.com", "--cta-label", "Go"], "both --cta-label and --cta-url"),
+        (["--to", "a@example.com", "--template", "no-such"], "no template named"),
+        (["--to", "a@example.com", "--template", "../../etc"], "not a template name"),
+        ([], "nobody to send to"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_happens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    video = write_mp4(tmp_path / "v.mp4", seconds=0.5)
+    code, lines, err = run(["send", str(video), *argv], capsys)
+    assert code == 1 and lines == []
+    assert message in err
+    assert not (tmp_path / "sandbox").exists()  # no server was started, nothing uploaded
+
+
+def test_send_to_the_sandbox(
+    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = write_mp4(tmp_path / "hello.mp4", seconds=1.0)
+    argv = ["send", str(video), "--to", "Ann Lee <ann@fabrikam.example>", "--to",
+            "bo@fabrikam.example", "--cc", "boss@contoso.example", "--template",
+            "sales-follow-up", "--cta-label", "Book a call", "--cta-url",
+            "https://cal.example.com/x", "--note", "Hello!", "--subject",
+            "For {{ recipient.first_name or 'you' }}"]  # fmt: skip
+    code, lines, err = run(argv, capsys)
+    assert code == 0, err
+    assert [line["address"] for line in lines] == ["ann@fabrikam.example", "bo@fabrikam.example"]
+    assert all(line["state"] == "sent" and line["message_id"] for line in lines)
+    for line in lines:
+        assert get(line["landing_url"]).status_code == 200
+    # The same file again: the upload is reused.
+    code, lines2, err = run(["send", str(video), "--to", "cy@fabrikam.example"], capsys)
+    assert code == 0 and "reusing the earlier upload" in err
+    entry = lines[0]["landing_url"].split("/landing/")[1].split("?")[0]
+    assert f"/landing/{entry}?" in lines2[0]["landing_url"]
+
+
+def test_demo_sends_three_emails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, err = run(
+        ["demo", "--dir", str(tmp_path / "demo"), "--no-wait", "--seconds", "2"], capsys
+    )
+    assert code == 0, err
+    per_recipient, summary = lines[:3], lines[3]
+    assert all(line["state"] == "sent" for line in per_recipient)
+    assert summary["sent"] == 3 and len(summary["emails"]) == 3
+    for page in summary["emails"]:
+        html = Path(page).read_text(encoding="utf-8")
+        assert "Hi " in html and "data:image/gif;base64," in html
+    assert "landing pages" in err
