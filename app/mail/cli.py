@@ -102,6 +102,20 @@ def make_preview(video: Path) -> Preview:
     return inline_preview(gif_preview(video))
 
 
+def hosted_size(video: Path, width: int = 480) -> tuple[int, int]:
+    """The hosted thumbnail's size: ``width`` wide, the video's aspect ratio (16:9 if unknown)."""
+    from app.recorder.media import probe  # noqa: PLC0415
+
+    try:
+        info = probe(video)
+        w, h = info.width, info.height
+    except AppError:
+        w, h = 16, 9
+    if w <= 0 or h <= 0:
+        w, h = 16, 9
+    return width, max(16, round(width * h / w / 2) * 2)
+
+
 def result_line(row: OutboxMessage) -> dict[str, Any]:
     out: dict[str, Any] = {
         "address": row.recipient.email,
@@ -315,8 +329,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         if hosted:
             # The thumbnail URL needs the entry: upload first, then compose with it.
             entry_id = upload_now()
-            thumb = links.thumbnail_url(ep.kaltura, entry_id, width=480)
-            composition = replace(composition, preview=hosted_preview(thumb))
+            width, height = hosted_size(request.video)
+            thumb = links.thumbnail_url(ep.kaltura, entry_id, width=width, height=height)
+            preview = hosted_preview(thumb, width=width, height=height)
+            composition = replace(composition, preview=preview)
 
         def upload() -> str:
             return entry_id or upload_now()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +104,35 @@ def test_demo_sends_three_emails(tmp_path: Path, capsys: pytest.CaptureFixture[s
         html = Path(page).read_text(encoding="utf-8")
         assert "Hi " in html and "data:image/gif;base64," in html
     assert "landing pages" in err
+
+
+def test_hosted_preview_images_use_the_kaltura_thumbnail(
+    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import paths
+
+    paths.settings_path().write_text(
+        json.dumps(
+            {
+                "schema_version": 2,
+                "allow_plaintext_token_cache": True,
+                "profiles": {"Sandbox": {"kind": "sandbox",
+                                         "kaltura": {"hosted_preview_images": True}}},
+            }
+        )
+    )  # fmt: skip
+    video = write_mp4(tmp_path / "hosted.mp4", seconds=1.0)
+    code, _lines, err = run(["send", str(video), "--to", "ann@fabrikam.example"], capsys)
+    assert code == 0, err
+    sent = sorted((sandbox_profile / "mailboxes").glob("*/sent/*.json"))
+    record = json.loads(sent[-1].read_text(encoding="utf-8"))
+    message = record["message"]
+    assert not message.get("attachments")
+    html = message["body"]["content"]
+    m = re.search(r'<img src="([^"]+/thumbnail/entry_id/[^"]+)"[^>]*alt="Play video message"', html)
+    assert m, html[:2000]
+    assert 'height="360"' in html  # 480 wide at the video's 4:3
+    deadline = time.monotonic() + 20
+    while (status := get(m.group(1).replace("&amp;", "&")).status_code) != 200:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
