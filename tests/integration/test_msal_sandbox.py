@@ -206,3 +206,13 @@ def test_wrong_client_id_fails_device_flow(ms_sandbox: MicrosoftSandbox) -> None
     )
     flow = app.initiate_device_flow(scopes=SCOPES)
     assert flow["error"] == "unauthorized_client" and 700016 in flow["error_codes"]
+
+
+def test_headless_browser_reports_a_page_without_a_form(ms_sandbox: MicrosoftSandbox) -> None:
+    seen: list[BaseException] = []
+    b = HeadlessBrowser(ms_sandbox.ca_file, on_error=seen.append)
+    url = f"{ms_sandbox.authority}/oauth2/v2.0/authorize?client_id=wrong&response_type=code"
+    assert b.open(url) is True
+    b.join()
+    assert len(b.errors) == 1 and seen == b.errors
+    assert "HTTP 400" in str(b.errors[0])

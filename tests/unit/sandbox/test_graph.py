@@ -426,3 +426,18 @@ def test_people_bad_parameters(graph: Graph) -> None:
         graph("GET", "/me/people", params={"$orderby": "x"}), 400, "ErrorInvalidParameter"
     )
     assert graph("GET", "/me/people", params={"$skip": "5", "$top": "2"}).status_code == 200
+
+
+def test_admin_api_on_the_graph_server(ms_sandbox: MicrosoftSandbox) -> None:
+    base = f"{ms_sandbox.graph.base_url}/_sandbox"
+    with ms_sandbox.session() as s:
+        r = s.post(f"{base}/mailbox-delay", json={"seconds": 0.05}, timeout=10)
+        assert r.json() == {"mailbox_delay_s": 0.05} and ms_sandbox.graph.mailbox_delay_s == 0.05
+        assert (
+            s.post(f"{base}/mailbox-delay", json={"seconds": "soon"}, timeout=10).status_code == 400
+        )
+        sent = s.post(
+            f"{base}/sent-messages", json={"sender": ms_sandbox.senders[0]["email"]}, timeout=10
+        )
+        assert sent.json() == []
+        assert s.get(f"{base}/health", timeout=10).json()["ok"] is True

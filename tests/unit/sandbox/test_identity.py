@@ -530,3 +530,56 @@ def test_claims_parameter_must_be_json(ms_sandbox: MicrosoftSandbox) -> None:
     with ms_sandbox.session() as s:
         fields = authorize(ms_sandbox, s, ["User.Read"], extra={"claims": "{not json"})
     assert fields["error"] == "invalid_request" and "AADSTS90014" in fields["error_description"]
+
+
+# ---------------------------------------------------------------- starter, manifest, admin API
+
+
+def test_manifest_and_loopback_only(ms_sandbox: MicrosoftSandbox) -> None:
+    m = ms_sandbox.manifest()
+    assert m["identity"]["authority"] == f"{m['identity']['url']}/{m['identity']['tenant']}"
+    assert m["identity"]["client_id"] == ms_sandbox.client_id
+    assert m["graph"]["url"].endswith("/v1.0") and m["graph"]["url"].startswith(
+        "https://127.0.0.1:"
+    )
+    assert m["ca_file"] == str(ms_sandbox.ca_file)
+    assert {"email", "name"} == set(m["senders"][0]) and len(m["senders"]) >= 3
+    assert ms_sandbox.no_mailbox_user["email"] not in {s["email"] for s in m["senders"]}
+    for server in (ms_sandbox.identity_server, ms_sandbox.graph_server):
+        assert server.server.server_address[0] == "127.0.0.1"
+        assert server.url.startswith("https://")
+
+
+def test_ids_are_stable_per_seed(ms_sandbox_factory: Factory) -> None:
+    a, b = ms_sandbox_factory(), ms_sandbox_factory()
+    assert (a.tenant_id, a.client_id) == (b.tenant_id, b.client_id)
+    c = ms_sandbox_factory(seed=2, directory_size=100)
+    assert c.tenant_id != a.tenant_id and c.client_id != a.client_id
+    from app.sandbox.directory import Directory
+    from app.sandbox.microsoft import start_microsoft
+
+    with pytest.raises(ValueError, match="another seed"):
+        start_microsoft(a.identity.data_dir, seed=3, directory=Directory(seed=1, size=100))
+
+
+def test_admin_api_on_the_identity_server(ms_sandbox: MicrosoftSandbox) -> None:
+    tokens = sign_in(ms_sandbox, ["User.Read"])
+    base = f"{ms_sandbox.identity.base_url}/_sandbox"
+    with ms_sandbox.session() as s:
+        assert s.post(f"{base}/expire-tokens", json={}, timeout=10).json() == {"ok": True}
+        with pytest.raises(TokenRejected):
+            ms_sandbox.identity.validate_access_token(tokens["access_token"])
+        assert s.post(f"{base}/revoke-refresh-tokens", json={}, timeout=10).json()["revoked"] >= 1
+        ch = s.post(f"{base}/claims-challenge", json={"enabled": True}, timeout=10).json()
+        assert json.loads(base64.b64decode(ch["claims"]))["access_token"]["nbf"]["essential"]
+        assert s.post(f"{base}/claims-challenge", json={"enabled": False}, timeout=10).json() == {
+            "claims": ""
+        }
+        assert s.post(f"{base}/auto-approve", json={"enabled": False}, timeout=10).json() == {
+            "auto_approve": False
+        }
+        assert ms_sandbox.identity.auto_approve is False
+        bad = s.post(f"{base}/approve-device-code", json={"user_code": "NOPE"}, timeout=10)
+        assert bad.status_code == 400
+        bad_json = s.post(f"{base}/expire-tokens", data=b"{not json", timeout=10)
+        assert bad_json.status_code == 400
