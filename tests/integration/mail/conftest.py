@@ -1,9 +1,9 @@
 """Fixtures for the mail integration tests: the real Microsoft and Kaltura sandboxes.
 
-``mail_env`` runs the Graph + identity sandbox (HTTPS, port 0) and the Kaltura sandbox
-(port 0) on a fresh data dir, signs a seeded sender in with the device-code grant (the
-identity sandbox approves it at once), creates a Kaltura entry for the video, and builds
-Graph clients, transports and landing links exactly as the app does.
+``mail_env`` uses the Graph + identity sandbox (``ms_sandbox``: HTTPS, port 0), runs the
+Kaltura sandbox (port 0) on a fresh data dir, signs a seeded sender in with the
+device-code grant (the identity sandbox approves it at once), creates a Kaltura entry for
+the video, and builds Graph clients, transports and landing links as the app does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from app.endpoints import KalturaEndpoint
 from app.kaltura.links import landing_url
 from app.mail.message import Sender
 from app.microsoft.graph import GraphClient
-from app.sandbox.microsoft import MicrosoftSandbox, start_microsoft
+from app.sandbox.microsoft import MicrosoftSandbox
 from tests.fixtures.sandbox_kaltura import KalturaServer, start_kaltura_server
 from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
 
@@ -98,8 +98,8 @@ class MailEnv:
 
 
 @pytest.fixture
-def mail_env(tmp_path: Path) -> Iterator[MailEnv]:
-    ms = start_microsoft(tmp_path / "ms", directory_size=200)
+def mail_env(ms_sandbox: MicrosoftSandbox, tmp_path: Path) -> Iterator[MailEnv]:
+    ms = ms_sandbox  # started and stopped by its owner's fixture
     kaltura = start_kaltura_server(tmp_path / "kaltura")
     try:
         ks = kaltura.user_ks(ms.senders[0]["email"])
@@ -119,7 +119,6 @@ def mail_env(tmp_path: Path) -> Iterator[MailEnv]:
         yield MailEnv(ms, kaltura, str(entry["id"]), endpoint)
     finally:
         kaltura.stop()
-        ms.stop()
 
 
 def get(url: str) -> requests.Response:
