@@ -44,6 +44,7 @@ import datetime as dt
 import hashlib
 import html
 import json
+import logging
 import os
 import secrets
 import threading
@@ -63,6 +64,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from app.sandbox.directory import Directory, User
+
+log = logging.getLogger(__name__)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -650,6 +653,12 @@ class IdentitySandbox:
                     ),
                     correlation,
                 )
+        except Exception:  # a bug: log it, answer in the OAuth shape, never a traceback
+            log.exception("identity sandbox: unexpected error for %s", request.path)
+            response = self._oauth_error(
+                IdentityError("server_error", 90033, "An internal error occurred.", 500),
+                correlation,
+            )
         response.headers["client-request-id"] = correlation
         response.headers["x-ms-request-id"] = str(uuid.uuid4())
         response.headers["Cache-Control"] = "no-store, no-cache"

@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 
+from app.errors import SandboxError
 from app.sandbox.certs import ensure_certificates, server_ssl_context
 from app.sandbox.directory import Directory
 from app.sandbox.graph import GraphSandbox
@@ -121,7 +122,13 @@ def start_microsoft(
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = ensure_certificates(data_dir)
     if directory is None:
-        directory = Directory(seed=seed, size=directory_size)
+        try:
+            directory = Directory(seed=seed, size=directory_size)
+        except ValueError as exc:
+            raise SandboxError(
+                f"The sandbox cannot make a directory of {directory_size} users: {exc}.",
+                hint="Choose a directory size between a few dozen and 100,000 users.",
+            ) from exc
     elif directory.seed != seed:
         raise ValueError("the directory was built from another seed")
     identity = IdentitySandbox(

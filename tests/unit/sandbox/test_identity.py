@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.test import Client
 
+from app.errors import SandboxError
 from app.sandbox.identity import TokenRejected, b64url_decode
 from app.sandbox.microsoft import MicrosoftSandbox
 from tests.fixtures.sandbox_microsoft import REDIRECT_URI, authorize, pkce_pair, read_form, sign_in
@@ -558,6 +562,8 @@ def test_ids_are_stable_per_seed(ms_sandbox_factory: Factory) -> None:
     from app.sandbox.directory import Directory
     from app.sandbox.microsoft import start_microsoft
 
+    with pytest.raises(SandboxError, match="100001 users"):
+        start_microsoft(a.identity.data_dir, directory_size=100_001)
     with pytest.raises(ValueError, match="another seed"):
         start_microsoft(a.identity.data_dir, seed=3, directory=Directory(seed=1, size=100))
 
@@ -583,3 +589,41 @@ def test_admin_api_on_the_identity_server(ms_sandbox: MicrosoftSandbox) -> None:
         assert bad.status_code == 400
         bad_json = s.post(f"{base}/expire-tokens", data=b"{not json", timeout=10)
         assert bad_json.status_code == 400
+
+
+_FIELDS = [
+    "client_id",
+    "grant_type",
+    "code",
+    "refresh_token",
+    "device_code",
+    "scope",
+    "redirect_uri",
+    "code_verifier",
+    "claims",
+    "client_info",
+    "x",
+]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    form=st.dictionaries(st.sampled_from(_FIELDS), st.text(max_size=30), max_size=6),
+    endpoint=st.sampled_from(["token", "devicecode", "authorize"]),
+    real_client=st.booleans(),
+)
+def test_any_form_gets_an_oauth_answer_never_a_500(
+    ms_sandbox: MicrosoftSandbox, form: dict[str, str], endpoint: str, real_client: bool
+) -> None:
+    if real_client:
+        form["client_id"] = ms_sandbox.client_id
+    client = Client(ms_sandbox.identity)
+    r = client.post(f"/{ms_sandbox.tenant_id}/oauth2/v2.0/{endpoint}", data=form)
+    assert r.status_code in (200, 302, 400), r.get_data(as_text=True)
+    if r.status_code == 400 and r.mimetype == "application/json":
+        body = r.get_json()
+        assert (
+            body["error"] and body["error_codes"] and body["error_description"].startswith("AADSTS")
+        )
