@@ -262,3 +262,46 @@ def test_password_comes_from_the_keyring(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_make_gif_helper_is_a_gif() -> None:
     assert make_gif()[:6] == b"GIF89a"
+
+
+def test_composed_offline_goes_out_when_the_server_appears(
+    composition: Composition, tmp_path: Path
+) -> None:
+    """Queued while the mail server is unreachable and the video is still uploading; sent
+    once both are there, without the user doing anything."""
+    import threading
+    import time
+
+    paths = ensure_certificates(tmp_path / "certs")
+    port = free_port()
+    handler = Handler()
+    client_ctx = ssl.create_default_context(cafile=str(paths.ca_file))
+    t = SmtpTransport("127.0.0.1", port, security="starttls", username=USER,
+                      password=PASSWORD, ssl_context=client_ctx, timeout=5)  # fmt: skip
+    events: list[Any] = []
+    with Outbox(tmp_path / "o.db") as box:
+        job = box.add_job(composition, [make_recipient("a@example.com")], transport="smtp")
+        pump = Pump(box, t, link, on_event=events.append, backoff_base=0.05, max_attempts=50)
+        cancel = threading.Event()
+        worker = threading.Thread(target=pump.run, kwargs={"cancel": cancel, "job_id": job})
+        worker.start()
+        box.attach_video(job, "1_abc")  # the upload finished; the network is still down
+        pump.wake()
+        deadline = time.monotonic() + 10
+        while not any(e.kind == "waiting_for_network" for e in events):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        controller = Controller(
+            handler, hostname="127.0.0.1", port=port, tls_context=server_ssl_context(paths),
+            require_starttls=True, authenticator=authenticator, auth_required=True,
+        )  # fmt: skip
+        controller.start()
+        try:
+            pump.wake()
+            worker.join(timeout=20)
+            assert not worker.is_alive()
+            assert box.counts(job)["sent"] == 1
+        finally:
+            cancel.set()
+            controller.stop()
+    assert len(handler.messages) == 1

@@ -274,3 +274,23 @@ def test_hostile_cta_never_becomes_an_unsafe_link(
     assert "<script" not in m.html.lower()
     for u in parse(m.html).urls():
         assert SAFE_URL.match(u), u
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.one_of(hostile_text, st.text(max_size=80).map(lambda t: f"{t} <a@example.com>")))
+def test_address_parsing_never_lets_control_characters_through(raw: str) -> None:
+    try:
+        r = parse_address(raw)
+    except MailError:
+        return
+    for value in (r.email, r.display_name, r.first_name, r.last_name):
+        assert not any(ord(ch) < 32 or ch in "\u202e\u2066\u2069\x7f" for ch in value), value
+    assert "@" in r.email and "," not in r.email and " " not in r.email
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=hostile_text)
+def test_clean_subject_is_one_safe_line(text: str) -> None:
+    subject = msgmod.clean_subject(text)
+    assert subject and "\r" not in subject and "\n" not in subject
+    assert len(subject) <= 250
