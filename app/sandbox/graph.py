@@ -266,6 +266,7 @@ class GraphSandbox:
             "application/json;odata.metadata=minimal;odata.streaming=true;"
             "IEEE754Compatible=false;charset=utf-8"
         )
+        headers["OData-Version"] = "4.0"
         return Response(_json_bytes(answer.body), status=answer.status, headers=headers)
 
     @staticmethod
