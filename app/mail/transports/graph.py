@@ -368,7 +368,9 @@ class GraphTransport:
                         lid, "throttled", reason="Microsoft 365 asked to wait",
                         retry_after=parse_retry_after(_header(item, "Retry-After")),
                     )  # fmt: skip
-                elif status >= 500 or status in (0, 404):
+                elif status >= 500 or status in (0, 404) or _already_sent(status, item):
+                    # 404: the draft moved (sent a moment ago?); 400 ErrorInvalidOperation:
+                    # "already sent". Either way the next attempt looks before it sends.
                     result[lid] = Outcome(
                         lid, "failed", reason=f"Sending the draft failed ({status}); it will be "
                         "checked before it is sent again.", retryable=True, verify_first=True,
@@ -380,6 +382,10 @@ class GraphTransport:
                         retryable=False, remote_id=have[lid],
                     )  # fmt: skip
         return result
+
+
+def _already_sent(status: int, item: dict[str, Any]) -> bool:
+    return status == 400 and _error_text(item).startswith("ErrorInvalidOperation")
 
 
 def _quoted(message_id: str) -> str:

@@ -139,3 +139,17 @@ def test_draft_flow_checks_before_resending(composition: Composition) -> None:
     get_batch, send_batch = client.calls
     assert [r["method"] for r in get_batch] == ["GET", "GET"]
     assert [r["url"] for r in send_batch] == ["/me/messages/D1/send"]
+
+
+def test_already_sent_answer_is_checked_not_failed(composition: Composition) -> None:
+    def answer(reqs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"id": r["id"], "status": 400, "headers": {},
+             "body": {"error": {"code": "ErrorInvalidOperation", "message": "already sent"}}}
+            for r in reqs
+        ]  # fmt: skip
+
+    outs = GraphTransport(ScriptedBatch(answer), verify_delay=0).send(
+        messages(composition, 1), exactly_once=True, drafts={"m0": ("D0", False)}
+    )
+    assert (outs[0].kind, outs[0].retryable, outs[0].verify_first) == ("failed", True, True)
