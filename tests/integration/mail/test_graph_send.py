@@ -89,7 +89,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
                 failure_rate=0.3,
                 failure_modes=["500", "reset", "lost_response"],
                 match=r"/\$batch$",
-                seed=7,
+                seed=51,  # meets all three failure modes in this run
             )
         )
         Pump(box, GraphTransport(client), mail_env.link, backoff_base=0.01).run()
@@ -97,7 +97,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         msgs = box.messages(job)
     log = mail_env.graph_requests(r"/\$batch$")
     injected = Counter(r.fault for r in log if r.fault)
-    assert sum(injected.values()) >= 2, injected  # the run really met failures
+    assert set(injected) == {"500", "reset", "lost_response"}, injected  # all three met
     delivered = Counter(a for rec in mail_env.mailbox() for a in recipients_of(rec))
     assert max(delivered.values()) == 1  # 0 duplicated
     states = Counter(m.state for m in msgs)
