@@ -153,6 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     total = 64 if args.quick else args.total_mb
     result: dict[str, Any] = {"benchmark": "sandbox"}
     result.update(kaltura_upload_rate(total, args.chunk_mb))
+    # The Graph half: /users startswith latency over a 100,000-user directory.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import sandbox_directory
+
+    users = sandbox_directory.measure(size=10_000 if args.quick else 100_000)
+    result.update(
+        {
+            f"users_{k}" if not k.startswith("users") else k: v
+            for k, v in users.items()
+            if k != "benchmark"
+        }
+    )
     print(json.dumps(result))
     return 0
 
