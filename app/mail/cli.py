@@ -206,13 +206,20 @@ def send_job(
 ) -> list[OutboxMessage]:
     """Queue the messages, upload, attach the link, send; the job's rows at the end.
 
-    The messages are in the outbox before the upload starts, so an interrupted run loses
-    nothing: the next run (or the app) sends them once the video is there.
+    The messages are in the outbox before the upload starts (composed while it runs);
+    if the upload fails or is interrupted they are withdrawn, so nothing is left waiting
+    for a video that will never come, and running the command again resumes the upload.
     """
     job = outbox.add_job(
         composition, recipients, transport=transport.name, exactly_once=exactly_once
     )
-    entry_id = upload()
+    try:
+        entry_id = upload()
+    except BaseException:
+        # A command-line run that stops here leaves nothing waiting behind it: the user
+        # runs the command again (the upload resumes); the app's own jobs persist instead.
+        outbox.cancel_job(job)
+        raise
     outbox.attach_video(job, entry_id)
     pump = Pump(outbox, transport, link_for, on_event=on_event)
     pump.run(cancel, job_id=job)

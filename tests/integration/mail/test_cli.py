@@ -7,11 +7,13 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from app import cli
+from app.mail.message import parse_address
 from app.sandbox import runner
 from tests.fixtures.sandbox_kaltura import write_mp4
 
@@ -136,3 +138,23 @@ def test_hosted_preview_images_use_the_kaltura_thumbnail(
     while (status := get(m.group(1).replace("&amp;", "&")).status_code) != 200:
         assert time.monotonic() < deadline, status
         time.sleep(0.2)
+
+
+def test_failed_upload_leaves_nothing_waiting(tmp_path: Path, composition: Any) -> None:
+    from app.errors import KalturaError
+    from app.mail.cli import send_job
+    from app.mail.outbox import Outbox
+    from app.mail.transports.smtp import SmtpTransport
+
+    def upload() -> str:
+        raise KalturaError("the upload failed")
+
+    with Outbox(tmp_path / "o.db") as box:
+        with pytest.raises(KalturaError):
+            send_job(
+                box, composition, [parse_address("a@example.com")],
+                transport=SmtpTransport("127.0.0.1", 1, security="none"),
+                link_for=lambda e, t, n: "https://v.example/x", upload=upload, exactly_once=False,
+            )  # fmt: skip
+        assert {m.state for m in box.messages()} == {"cancelled"}
+        assert not box.pending()
