@@ -95,11 +95,17 @@ def parse_request(args: argparse.Namespace, *, default_template: str) -> SendReq
     )
 
 
-def make_preview(video: Path) -> Preview:
-    """The animated GIF preview of the take, checked (<= 1 MB) before anything is sent."""
+def make_preview(video: Path, text: str = "") -> Preview:
+    """The animated GIF preview of the take, checked (<= 1 MB) before anything is sent.
+
+    ``text`` goes on the first frame (desktop Outlook shows only that one). One GIF is
+    shared by every recipient: a personal first frame costs ~1 s of encoding per
+    recipient (benchmarks/send.py ``first_frame``), so it is not the default.
+    """
+    from app.mail.text import clean_line  # noqa: PLC0415
     from app.recorder.media import gif_preview  # noqa: PLC0415 - PyAV/OpenCV are heavy
 
-    return inline_preview(gif_preview(video))
+    return inline_preview(gif_preview(video, first_frame_text=clean_line(text, max_chars=40)))
 
 
 def hosted_size(video: Path, width: int = 480) -> tuple[int, int]:
@@ -296,7 +302,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     preview = (
         hosted_preview("https://example.invalid/thumbnail.jpg")
         if hosted
-        else make_preview(request.video)
+        else make_preview(request.video, args.preview_text or "")
     )
     composition = Composition(
         sender=sender,
@@ -447,7 +453,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             template=args.template,
             note="This is the Video Messaging demo: a 5-second take from the synthetic "
             "camera, sent to you from the sandbox mailbox.",
-            preview=make_preview(take),
+            preview=make_preview(take, "Hi there!"),
             duration_seconds=args.seconds,
         )
         validate(composition, recipients)
@@ -523,6 +529,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cta-label", metavar="L", help="button label (sales-follow-up)")
     p.add_argument("--cta-url", metavar="U", help="button link (https://)")
     p.add_argument("--title", help="the video's title (default: the file name)")
+    p.add_argument("--preview-text", metavar="TEXT", help="text on the preview's first frame")
     p.add_argument("--transport", choices=("graph", "smtp"), help="default: the profile's")
     p.add_argument("--sender", metavar="ADDR", help="From address for SMTP")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")

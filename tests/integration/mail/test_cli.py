@@ -76,7 +76,8 @@ def test_send_to_the_sandbox(
     sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     video = write_mp4(tmp_path / "hello.mp4", seconds=1.0)
-    argv = ["send", str(video), "--to", "Ann Lee <ann@fabrikam.example>", "--to",
+    argv = ["send", str(video), "--preview-text", "Hi\r\nthere", "--to",
+            "Ann Lee <ann@fabrikam.example>", "--to",
             "bo@fabrikam.example", "--cc", "boss@contoso.example", "--template",
             "sales-follow-up", "--cta-label", "Book a call", "--cta-url",
             "https://cal.example.com/x", "--note", "Hello!", "--subject",
