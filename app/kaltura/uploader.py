@@ -839,7 +839,8 @@ class UploadJob:
                         off, n = inflight.pop(fut)
                         fut.result()  # raises cancellation / file errors
                         self._first_sent = True
-                        self._ranges.add(off, off + n)
+                        with self._lock:
+                            self._ranges.add(off, off + n)
                         self._acked += n
                     if done:
                         self._after_confirmations()
@@ -862,7 +863,8 @@ class UploadJob:
 
     def _after_confirmations(self) -> None:
         st = self.state
-        local = self._ranges.contiguous_from(0)
+        with self._lock:
+            local = self._ranges.contiguous_from(0)
         if local > st.confirmed:
             st.confirmed = local
             self._update_identity()

@@ -116,6 +116,13 @@ def test_parallel_chunks_are_merged_by_the_server(
     result = job.wait(60)
     assert job.policy.parallel() > 1
     assert server_content(kaltura_server, result.entry_id) == src.read_bytes()
+    # The server saw upload requests overlap in time.
+    spans = [
+        (r.time - r.duration, r.time)
+        for r in kaltura_server.faults.request_log("(?i)uploadtoken/action/upload")
+    ]
+    overlap = max(sum(1 for s, e in spans if s < t < e) for _, t in spans)
+    assert overlap >= 1
 
 
 def test_sessions_expired_mid_upload_are_renewed(
