@@ -247,12 +247,87 @@ def _graph_session(args: argparse.Namespace, ep: Any) -> Any:
     return session
 
 
+def open_transport(
+    args: argparse.Namespace, ep: Any, mail_defaults: Any, *, use_smtp: bool
+) -> tuple[Any, Sender]:
+    """The profile's transport (signed in) and the sender it sends as."""
+    from app.mail.transports.graph import GraphTransport  # noqa: PLC0415
+    from app.mail.transports.smtp import SmtpTransport  # noqa: PLC0415
+
+    if use_smtp:
+        if mail_defaults is None or not mail_defaults.smtp_host:
+            raise MailError("No SMTP server is set.", hint="Set it in the profile's mail settings.")
+        sender_email = getattr(args, "sender", None) or mail_defaults.smtp_username
+        if not sender_email:
+            raise MailError("No sender address for SMTP.", hint="Pass --sender ADDRESS.")
+        sender = Sender(email=sender_email, signature_html=mail_defaults.signature_html)
+        transport = SmtpTransport.for_profile(
+            ep.profile_name,
+            host=mail_defaults.smtp_host,
+            port=mail_defaults.smtp_port,
+            security=mail_defaults.smtp_security,
+            username=mail_defaults.smtp_username,
+        )
+        return transport, sender
+    graph_session = _graph_session(args, ep)
+    me = graph_session.graph.get_json(
+        "/me", params={"$select": "displayName,mail,userPrincipalName,jobTitle"}
+    )
+    sender = Sender(
+        email=str(me.get("mail") or me.get("userPrincipalName") or ""),
+        name=str(me.get("displayName") or ""),
+        title=str(me.get("jobTitle") or ""),
+        signature_html=mail_defaults.signature_html if mail_defaults else "",
+    )
+    return GraphTransport(graph_session.graph), sender
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """List the outbox; resend or mark as sent a message whose fate was unknown."""
+    from app import endpoints  # noqa: PLC0415
+    from app.kaltura import links  # noqa: PLC0415
+
+    with Outbox() as outbox:
+        if args.mark_sent:
+            outbox.mark_sent(args.mark_sent)
+            _say(f"marked as sent: {args.mark_sent}")
+        if args.resend or args.send:
+            if args.resend:
+                outbox.resend(args.resend)
+            ep = endpoints.resolve(args.profile)
+            if ep.policy is not None:
+                ep.policy.require_valid()
+            settings = ep.settings
+            profile = settings.profile(ep.profile_name) if settings else None
+            mail_defaults = profile.mail if profile else None
+            jobs = {j.id: j for j in outbox.jobs()}
+            wanted = {outbox.message(args.resend).job_id} if args.resend else set(jobs)
+            for transport_name in sorted({jobs[j].transport for j in wanted}):
+                transport, _sender = open_transport(
+                    args, ep, mail_defaults, use_smtp=transport_name == "smtp"
+                )
+
+                def link_for(entry: str, token: str, name: str) -> str:
+                    return links.landing_url(
+                        ep.kaltura, entry, recipient_token=token, recipient_name=name
+                    )
+
+                pump = Pump(outbox, transport, link_for, on_event=_print_event)
+                pump.drain()
+        rows = outbox.messages()
+        if not args.all:
+            rows = [r for r in rows if r.state not in ("sent", "cancelled")]
+        for row in rows:
+            line = result_line(row)
+            line.update(id=row.id, job=row.job_id, attempts=row.attempts)
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+    return 0
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from app import endpoints  # noqa: PLC0415
     from app.kaltura import links  # noqa: PLC0415
     from app.kaltura.cli import open_kaltura, probe_video  # noqa: PLC0415
-    from app.mail.transports.graph import GraphTransport  # noqa: PLC0415
-    from app.mail.transports.smtp import SmtpTransport  # noqa: PLC0415
 
     # Bad input is reported before any server is contacted or anything is uploaded.
     request = parse_request(args, default_template="")
@@ -271,32 +346,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     use_smtp = (args.transport or (mail_defaults.transport if mail_defaults else "graph")) == "smtp"
     exactly_once = bool(settings and settings.exactly_once_sending) and not use_smtp
-    transport: Any
-    if use_smtp:
-        assert mail_defaults is not None
-        sender_email = args.sender or mail_defaults.smtp_username
-        if not sender_email:
-            raise MailError("No sender address for SMTP.", hint="Pass --sender ADDRESS.")
-        sender = Sender(email=sender_email, signature_html=mail_defaults.signature_html)
-        transport = SmtpTransport.for_profile(
-            ep.profile_name,
-            host=mail_defaults.smtp_host,
-            port=mail_defaults.smtp_port,
-            security=mail_defaults.smtp_security,
-            username=mail_defaults.smtp_username,
-        )
-    else:
-        graph_session = _graph_session(args, ep)
-        me = graph_session.graph.get_json(
-            "/me", params={"$select": "displayName,mail,userPrincipalName,jobTitle"}
-        )
-        sender = Sender(
-            email=str(me.get("mail") or me.get("userPrincipalName") or ""),
-            name=str(me.get("displayName") or ""),
-            title=str(me.get("jobTitle") or ""),
-            signature_html=mail_defaults.signature_html if mail_defaults else "",
-        )
-        transport = GraphTransport(graph_session.graph)
+    transport, sender = open_transport(args, ep, mail_defaults, use_smtp=use_smtp)
 
     hosted = bool(ep.kaltura.hosted_preview_images)
     preview = (
@@ -363,8 +413,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     for row in rows:
         print(json.dumps(result_line(row), ensure_ascii=False), flush=True)
     if any(r.state == "unknown" for r in rows):
-        _say("some messages may or may not have gone out: check Sent Items, then resend or "
-             "mark them as sent.")  # fmt: skip
+        _say("some messages may or may not have gone out: check Sent Items, then "
+             "'vmsg outbox --resend ID' or 'vmsg outbox --mark-sent ID'.")  # fmt: skip
     return 0 if all(r.state == "sent" for r in rows) else 1
 
 
@@ -534,6 +584,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sender", metavar="ADDR", help="From address for SMTP")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=cmd_send)
+
+    summary = "Show the outbox; resend or mark as sent a message whose fate is unknown."
+    o = subparsers.add_parser("outbox", help=summary, description=summary)
+    o.add_argument("--all", action="store_true", help="also list sent and cancelled messages")
+    o.add_argument("--resend", metavar="ID", help="send this unknown or failed message again")
+    o.add_argument("--mark-sent", metavar="ID", help="you found it in Sent Items: mark it sent")
+    o.add_argument("--send", action="store_true", help="send everything that is due now")
+    o.set_defaults(handler=cmd_outbox)
 
     summary = "Record 5 s, send to three sandbox recipients, show the results."
     d = subparsers.add_parser("demo", help=summary, description=summary)

@@ -234,6 +234,25 @@ class Pump:
                     break
                 self._wake.wait(min(remaining, 0.2))
 
+    def drain(self, cancel: threading.Event | None = None, *, horizon: float = 60.0) -> None:
+        """Send what is due now or within ``horizon`` seconds, then return.
+
+        Unlike :meth:`run` it does not wait for videos that are still uploading (their
+        messages stay queued for whoever attaches the video).
+        """
+        cancel = cancel or threading.Event()
+        while not cancel.is_set():
+            if self.run_once():
+                continue
+            due = self.outbox.next_due_at(transport=self.transport.name)
+            if due is None:
+                return
+            wait = due - self.clock()
+            if wait > horizon:
+                return
+            if wait > 0:
+                cancel.wait(wait)
+
     def _job_active(self, job_id: str) -> bool:
         for m in self.outbox.messages(job_id):
             if m.state in ("queued", "sending"):

@@ -159,3 +159,36 @@ def test_failed_upload_leaves_nothing_waiting(tmp_path: Path, composition: Any) 
             )  # fmt: skip
         assert {m.state for m in box.messages()} == {"cancelled"}
         assert not box.pending()
+
+
+def test_unknown_message_then_resend_or_mark_sent(
+    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = write_mp4(tmp_path / "u.mp4", seconds=0.5)
+    code, lines, err = run(["send", str(video), "--to", "warmup@fabrikam.example"], capsys)
+    assert code == 0, err
+    sandbox = runner.embedded(sandbox_profile)
+    faults = sandbox.microsoft.graph_server.faults
+    faults.configure(failure_rate=1.0, failure_modes=["lost_response"], match=r"/\$batch$")
+    code, lines, err = run(
+        ["send", str(video), "--to", "a@fabrikam.example", "--to", "b@fabrikam.example"], capsys
+    )
+    faults.reset()
+    assert code == 1
+    assert [line["state"] for line in lines] == ["unknown", "unknown"]
+    assert all("Check your Sent Items" in line["hint"] for line in lines)
+    assert "check Sent Items" in err and "vmsg outbox --resend" in err
+    code, listed, _ = run(["outbox"], capsys)
+    assert {row["address"]: row["state"] for row in listed} == {
+        "a@fabrikam.example": "unknown",
+        "b@fabrikam.example": "unknown",
+    }
+    ids = {row["address"]: row["id"] for row in listed}
+    code, after, err = run(["outbox", "--mark-sent", ids["a@fabrikam.example"]], capsys)
+    assert code == 0 and "marked as sent" in err
+    assert [row["address"] for row in after] == ["b@fabrikam.example"]
+    code, after, err = run(["outbox", "--resend", ids["b@fabrikam.example"]], capsys)
+    assert code == 0 and after == [], err
+    code, everything, _ = run(["outbox", "--all"], capsys)
+    states = {row["address"]: row["state"] for row in everything}
+    assert states["a@fabrikam.example"] == "sent" and states["b@fabrikam.example"] == "sent"
