@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("List cameras and microphones (--test: 2 s pre-flight check).", "app.recorder.cli"),
     "upload": ("Upload a video to Kaltura and print its links.", "app.kaltura.cli"),
     "send": ("Send a video message to one or more people.", "app.mail.cli"),
+    "outbox": ("Show unsent mail; resend or mark as sent what may not have gone.", "app.mail.cli"),
     "login": ("Sign in to Microsoft 365.", "app.microsoft.cli"),
     "logout": ("Disconnect the Microsoft 365 account of this profile.", "app.microsoft.cli"),
     "whoami": ("Show who is signed in for this profile.", "app.microsoft.cli"),
