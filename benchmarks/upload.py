@@ -287,6 +287,66 @@ def stop_to_ready(sb: Sandbox, tmp: Path, take_seconds: int, trials: int) -> dic
     }
 
 
+def stop_to_ready_recorder(
+    sb: Sandbox, tmp: Path, take_seconds: int, trials: int
+) -> dict[str, Any]:
+    """The same measurement with the app's real Recorder (synthetic camera and microphone,
+    720p30) writing the take while the uploader follows it."""
+    from app.recorder.recorder import Recorder
+    from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone
+
+    streaming, after, finalize, sizes, dropped = [], [], [], [], []
+    sb.faults(upload_bytes_per_s=1e6)
+    for trial in range(trials):
+        session = session_for(sb)
+        up = Uploader(session, state_dir=tmp / f"rec-{trial}")
+        out = tmp / f"rec-{trial}.mp4"
+        rec = Recorder(out, SyntheticCamera(), SyntheticMicrophone(), preset="720p30")
+        rec.start()
+        rec.wait_started(30)
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        job = up.begin(out, EntryMetadata(name=f"recorded {trial}"), growing=True)
+        time.sleep(take_seconds)
+        t_stop = time.perf_counter()  # the user presses stop
+        take = rec.stop()
+        finalize.append(time.perf_counter() - t_stop)
+        job.finish(final_size=out.stat().st_size)
+        result = job.wait(600)
+        wait_content(session, result.entry_id)
+        streaming.append(time.perf_counter() - t_stop)
+        sizes.append(out.stat().st_size)
+        dropped.append(take.dropped_frames)
+        assert sb.content_sha256(result.entry_id) == sha256_file(out)
+        t_stop = time.perf_counter()
+        r2 = up.begin(out, EntryMetadata(name=f"after {trial}"), resume_existing=False).wait(600)
+        wait_content(session, r2.entry_id)
+        after.append(time.perf_counter() - t_stop)
+        print(
+            f"stop_to_ready_recorder trial {trial}: streaming {streaming[-1]:.3f} s "
+            f"(recorder finalize {finalize[-1]:.3f} s), after stop {after[-1]:.3f} s",
+            file=sys.stderr,
+        )
+    sb.faults()
+    med_s, med_a = statistics.median(streaming), statistics.median(after)
+    return {
+        "recorder": "app.recorder.Recorder, SyntheticCamera + SyntheticMicrophone, 720p30",
+        "take_seconds": take_seconds,
+        "take_mb": [round(x / MB, 2) for x in sizes],
+        "take_mbit_s": round(statistics.median(sizes) * 8 / take_seconds / MB, 2),
+        "dropped_frames": dropped,
+        "limit_bytes_per_s": 1e6,
+        "recorder_finalize_s": [round(x, 3) for x in finalize],
+        "streaming_s": [round(x, 3) for x in streaming],
+        "after_stop_s": [round(x, 3) for x in after],
+        "streaming_median_s": round(med_s, 3),
+        "after_stop_median_s": round(med_a, 3),
+        "ratio_after_over_streaming": round(med_a / med_s, 1) if med_s else None,
+        "meets_target_1s": med_s <= 1.0,
+    }
+
+
 def faults(sb: Sandbox, tmp: Path, size: int, max_chunk: int | None = None) -> dict[str, Any]:
     path = random_file(CACHE / f"random-{size}.bin", size)
     sb.clear_log()
@@ -533,11 +593,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short take, small files")
     parser.add_argument(
-        "--only", help="comma-separated: stop_to_ready,faults,restart,expiry,throughput"
+        "--only",
+        help="comma-separated: stop_to_ready,stop_to_ready_recorder,faults,restart,expiry,"
+        "throughput",
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    wanted = set((args.only or "stop_to_ready,faults,restart,expiry,throughput").split(","))
+    every = "stop_to_ready,stop_to_ready_recorder,faults,restart,expiry,throughput"
+    wanted = set((args.only or every).split(","))
     CACHE.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"benchmark": "upload", "quick": quick}
     with tempfile.TemporaryDirectory(prefix="vmsg-bench-upload-") as tmpdir:
@@ -557,6 +620,10 @@ def main(argv: list[str] | None = None) -> int:
                 result["expiry"] = expiry(sb, tmp, 30 * MB)
             if "stop_to_ready" in wanted:
                 result["stop_to_ready"] = stop_to_ready(
+                    sb, tmp, 20 if quick else 180, 1 if quick else 3
+                )
+            if "stop_to_ready_recorder" in wanted:
+                result["stop_to_ready_recorder"] = stop_to_ready_recorder(
                     sb, tmp, 20 if quick else 180, 1 if quick else 3
                 )
         finally:
