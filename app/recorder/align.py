@@ -7,11 +7,12 @@ where the recording clock says they belong:
 
 - samples captured while the take was not running (before start, while paused, after stop)
   are dropped, so a pause removes the same span from audio as from video;
-- a large disagreement (a late first callback, a lost stretch) is fixed at once by inserting
-  silence or dropping samples;
+- a large disagreement (a late first callback, a lost stretch) or a block the source marks
+  as following lost samples is fixed at once by inserting silence or dropping samples;
 - a small, slowly growing one (clock skew) is measured through a low-pass filter (time
   constant ``tau``, which averages out callback jitter) and absorbed by stretching or
-  squeezing a block by at most ``max_stretch`` (5 %: inaudible for a 10-40 ms block).
+  squeezing a block by at most ``max_stretch`` (2 %, a third of a semitone, for a few
+  blocks at a time; enough to follow a 1 % clock error).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class AudioAligner:
         *,
         tau: float = 0.25,
         deadband: float = 0.001,
-        max_stretch: float = 0.05,
+        max_stretch: float = 0.02,
         gap: float = 0.1,
     ) -> None:
         self.clock = clock
@@ -85,13 +86,15 @@ class AudioAligner:
                 seg_end_rec = seg.rec_start + (seg.host_end - seg.host_start)
                 max_len = max(0, round((seg_end_rec - rec_start) * self.rate))
                 i1 = min(i1, i0 + max_len)
-            out.extend(self._place(samples[i0:i1], rec_start))
+            out.extend(self._place(samples[i0:i1], rec_start, block.discontinuity))
         return out
 
-    def _place(self, piece: Samples, rec_start: float) -> list[Samples]:
+    def _place(
+        self, piece: Samples, rec_start: float, discontinuity: bool = False
+    ) -> list[Samples]:
         out: list[Samples] = []
         err = rec_start * self.rate - self.written
-        if not self._placed_any or abs(err) > self.gap:
+        if not self._placed_any or abs(err) > self.gap or discontinuity:
             self._placed_any = True
             self._error = 0.0
             k = round(err)

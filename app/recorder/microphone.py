@@ -3,15 +3,16 @@
 Each block is stamped with the host time of its first sample, taken from PortAudio's input
 ADC time (``inputBufferAdcTime``, on the stream's clock) converted to ``time.monotonic`` via
 the callback's ``currentTime``, where the host API reports a plausible one; otherwise
-(ALSA over PulseAudio, measured) from the callback's arrival time minus the block's duration
-and the stream's input latency. The aligner low-passes either, so callback jitter averages
-out. The first stream in a process may deliver its first callback
-late (platform-facts: up to ~1.9 s with PulseAudio), so the recorder warms it up before
-the clock starts, and the aligner fills whatever is missing with silence.
+(ALSA over PulseAudio, measured) from the lower envelope of callback arrival times
+(:class:`ArrivalClock`), so a late callback on a busy machine shifts nothing.
+The first stream in a process may deliver its first callback late (platform-facts: up to
+~1.9 s with PulseAudio), so the recorder warms it up before the clock starts, and the
+aligner fills whatever is missing with silence.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import threading
@@ -30,6 +31,44 @@ log = logging.getLogger(__name__)
 #: A reported input latency above this is not believed (measured: ALSA over PulseAudio
 #: reports 0.43 s for the first 1-2 s of a stream, then 0, while data arrives steadily).
 MAX_PLAUSIBLE_LATENCY = 0.1
+BUFFER_SECONDS = 0.2
+
+
+class ArrivalClock:
+    """Capture times from callback arrival times, immune to late callbacks.
+
+    A block's last sample was captured at the latest when its callback arrived, and a
+    callback is never early, only late (scheduling, a busy machine). So the capture time of
+    sample ``n`` is ``T0 + n / rate`` where ``T0`` is the lower envelope of
+    ``arrival - samples_so_far / rate`` over the last ``window`` seconds. A sliding window
+    (rather than the all-time minimum) lets it follow a slow clock skew (lag <= window x
+    skew: 2 ms at 0.1 %) and a real dropout (after ``window``).
+    """
+
+    def __init__(self, sample_rate: int, window: float = 2.0) -> None:
+        self.rate = sample_rate
+        self.window = window
+        self.samples = 0
+        self._candidates: collections.deque[tuple[float, float]] = collections.deque()
+
+    def reset(self) -> None:
+        """Forget the envelope (samples were lost: the old one no longer holds)."""
+        self._candidates.clear()
+
+    def stamp(self, arrival: float, frames: int) -> float:
+        """Host time of the first sample of a block of ``frames`` that arrived now."""
+        end = self.samples + frames
+        value = arrival - end / self.rate
+        # Monotonic deque: the front is the minimum over the window.
+        while self._candidates and self._candidates[-1][1] >= value:
+            self._candidates.pop()
+        self._candidates.append((arrival, value))
+        while self._candidates[0][0] < arrival - self.window:
+            self._candidates.popleft()
+        t0 = self._candidates[0][1]
+        start = t0 + self.samples / self.rate
+        self.samples = end
+        return start
 
 
 def _privacy_hint() -> str:
@@ -76,7 +115,7 @@ class SoundDeviceMicrophone:
         self.name = "default microphone" if device is None else f"microphone {device}"
         self.overflows = 0
         self._use_adc: bool | None = None
-        self._input_latency = 0.0
+        self._arrival = ArrivalClock(sample_rate)
         self._stream: Any = None
         self._on_block: AudioSink | None = None
         self._on_lost: LostSink | None = None
@@ -110,9 +149,12 @@ class SoundDeviceMicrophone:
                 device=self.device,
                 callback=self._callback,
                 finished_callback=self._finished,
-                latency="low",
+                # A deep buffer (not 'low', ~9 ms here): a callback delayed by a busy
+                # machine then finds its samples still buffered instead of lost (measured:
+                # with 35 ms, PulseAudio silently dropped ~50 ms under load). Timing does not
+                # depend on it: stamps come from the arrival envelope.
+                latency=BUFFER_SECONDS,
             )
-            self._input_latency = float(self._stream.latency or 0.0)
         except sd.PortAudioError as exc:
             raise DeviceError(
                 f"The microphone '{self.name}' could not be opened: {exc}.",
@@ -145,8 +187,10 @@ class SoundDeviceMicrophone:
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         now = self.now()
-        if status and status.input_overflow:
+        overflow = bool(status and status.input_overflow)
+        if overflow:
             self.overflows += 1
+            self._arrival.reset()
         adc = float(getattr(time_info, "inputBufferAdcTime", 0.0) or 0.0)
         current = float(getattr(time_info, "currentTime", 0.0) or 0.0)
         reported = current - adc
@@ -158,10 +202,13 @@ class SoundDeviceMicrophone:
         if self._use_adc:
             t = now - reported
         else:
-            t = now - frames / self.sample_rate - self._input_latency
+            # PortAudio's stream latency is the buffer's capacity, not the delay to the
+            # callback: subtracting it made the tone land 30 ms early (measured with
+            # 'high'). The arrival envelope alone put it within a few ms.
+            t = self._arrival.stamp(now, frames)
         if self._on_block is not None:
             samples = np.ascontiguousarray(indata[:, 0], dtype=np.float32).copy()
-            self._on_block(AudioBlock(samples, t, self.sample_rate))
+            self._on_block(AudioBlock(samples, t, self.sample_rate, discontinuity=overflow))
 
     def _finished(self) -> None:
         if not self._stopping.is_set() and self._on_lost is not None:

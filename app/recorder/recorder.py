@@ -603,6 +603,12 @@ class Recorder:
         if self._encoder_error is not None:
             reason = "error"
             self.notes.append(f"encoder error: {self._encoder_error}")
+        overflows = int(getattr(self.microphone, "overflows", 0) or 0)
+        if overflows:
+            self.notes.append(
+                f"the microphone lost samples {overflows} times (the computer was busy); "
+                "the gaps were filled with silence, sync is kept"
+            )
         state = "final" if started else "cancelled"
         self._emit(Stopped(duration, reason))
         self._result = TakeResult(

@@ -46,6 +46,8 @@ class AudioBlock:
     samples: npt.NDArray[np.float32]
     t: float
     sample_rate: int
+    #: Samples were lost just before this block (an input overflow): re-place it exactly.
+    discontinuity: bool = False
 
     @property
     def duration(self) -> float:

@@ -1,0 +1,76 @@
+"""The real audio path: record from the default input while a tone plays into the sink.
+
+In CI the test runner starts PulseAudio with a null sink whose monitor is the default
+source (platform-facts "Sound") and sets PULSE_SERVER/XDG_RUNTIME_DIR. Whatever is played
+into the sink comes back on the default input on a real, steady clock.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.recorder import devices, media, sync
+from app.recorder.microphone import SoundDeviceMicrophone
+from app.recorder.recorder import Recorder
+from app.recorder.synthetic import SyntheticCamera
+
+OFFSET = 1024 / 48000
+
+
+def write_tone(path: Path, seconds: float = 1.0, hz: float = 1000.0) -> None:
+    t = np.arange(round(seconds * 48000)) / 48000
+    pcm = (0.5 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(pcm.tobytes())
+
+
+@pytest.mark.needs_audio
+def test_tone_played_into_the_sink_is_recorded_at_the_right_time(tmp_path: Path) -> None:
+    if not devices.list_microphones():
+        pytest.skip("no audio input device (start PulseAudio with a null sink: platform-facts)")
+    player = shutil.which("paplay")
+    if player is None:
+        pytest.skip("paplay (pulseaudio-utils) is not installed")
+    tone = tmp_path / "tone.wav"
+    write_tone(tone)
+    path = tmp_path / "real.mp4"
+    rec = Recorder(path, SyntheticCamera(), SoundDeviceMicrophone(None), preset="480p",
+                   max_seconds=4.0)  # fmt: skip
+    rec.start()
+    assert rec.wait_started(10)
+    while rec.elapsed < 1.5:
+        time.sleep(0.005)
+    played_at = rec.elapsed
+    proc = subprocess.Popen([player, str(tone)])
+    result = rec.wait(30)
+    assert proc.wait(10) == 0
+    assert result.stop_reason == "max_duration"
+    assert media.check_playable(path).playable
+    onsets = sync.beep_onsets(path, level=0.1)
+    assert len(onsets) == 1, onsets
+    heard_at = onsets[0] - OFFSET  # content time
+    # paplay needs a few ms to connect and start, so the tone comes a little after it was
+    # played. The null sink renders ahead of its clock (measured: up to 20 ms when the
+    # machine is saturated), hence the small allowance for "early".
+    info = (played_at, heard_at, result.to_dict()["audio_corrections"], result.notes)
+    assert -0.03 <= heard_at - played_at <= 0.15, info
+    with av.open(str(path)) as c:
+        audio = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+    start = round((onsets[0] + 0.2) * 48000)
+    segment = audio[start : start + 9600]
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment))))
+    peak_hz = np.argmax(spectrum) * 48000 / len(segment)
+    assert abs(peak_hz - 1000) < 30, info  # the tone itself (clock corrections stretch <= 2 %)
+    loud = np.nonzero(np.abs(audio) > 0.1)[0]
+    assert abs((loud[-1] - loud[0]) / 48000 - 1.0) < 0.1  # the whole second of tone
