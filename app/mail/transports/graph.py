@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -152,6 +153,16 @@ class GraphTransport:
         except GraphAmbiguousError as exc:
             return [(lid, exc) for lid, _ in chunk]
         except NetworkError as exc:
+            if _cut_mid_stream(exc):
+                # The TLS stream broke after it was open: the batch may have been read and
+                # run. Never "offline" (that would resend); the caller treats it as lost.
+                ambiguous = GraphAmbiguousError(
+                    "The secure connection to Microsoft 365 broke before it answered; the "
+                    "messages may or may not have been sent, so they were not sent again.",
+                    hint="Check the Sent Items folder before sending again.",
+                    details=exc.details,
+                )
+                return [(lid, ambiguous) for lid, _ in chunk]
             if raise_offline:
                 raise
             return [(lid, exc) for lid, _ in chunk]
@@ -382,6 +393,33 @@ class GraphTransport:
                         retryable=False, remote_id=have[lid],
                     )  # fmt: skip
         return result
+
+
+_MID_STREAM_TLS = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def _cut_mid_stream(exc: BaseException) -> bool:
+    """True when a NetworkError hides a TLS stream cut after the handshake.
+
+    The Graph client reports every requests SSLError as NetworkError ("never sent"), but an
+    unexpected EOF can come after the whole request was written (see the mail integration
+    notes); a certificate or protocol-version failure really is "never sent".
+    """
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, _MID_STREAM_TLS):
+            return True
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return False
+        linked = [*getattr(cur, "args", ()), getattr(cur, "reason", None)]
+        stack.extend(a for a in linked if isinstance(a, BaseException))
+        stack.extend([cur.__cause__, cur.__context__])
+    return False
 
 
 def _already_sent(status: int, item: dict[str, Any]) -> bool:

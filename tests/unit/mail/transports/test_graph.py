@@ -153,3 +153,33 @@ def test_already_sent_answer_is_checked_not_failed(composition: Composition) -> 
         messages(composition, 1), exactly_once=True, drafts={"m0": ("D0", False)}
     )
     assert (outs[0].kind, outs[0].retryable, outs[0].verify_first) == ("failed", True, True)
+
+
+def _network_error_from(cause: BaseException) -> NetworkError:
+    try:
+        raise NetworkError("The secure connection to Microsoft 365 failed.") from cause
+    except NetworkError as exc:
+        return exc
+
+
+def test_tls_stream_cut_is_ambiguous_not_offline(composition: Composition) -> None:
+    """A TLS EOF after the handshake may come after Graph read the batch: never resend."""
+    import ssl
+
+    import requests
+
+    eof = requests.exceptions.SSLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"))
+    client = ScriptedBatch(lambda reqs: _network_error_from(eof))
+    outs = GraphTransport(client).send(messages(composition, 2))
+    assert {o.kind for o in outs} == {"unknown"}
+
+
+def test_certificate_failure_is_offline(composition: Composition) -> None:
+    import ssl
+
+    import requests
+
+    bad_cert = requests.exceptions.SSLError(ssl.SSLCertVerificationError(1, "self-signed"))
+    client = ScriptedBatch(lambda reqs: _network_error_from(bad_cert))
+    with pytest.raises(NetworkError):
+        GraphTransport(client).send(messages(composition, 2))
