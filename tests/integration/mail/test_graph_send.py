@@ -132,7 +132,7 @@ def test_exactly_once_with_faults_sends_every_message_once(
                 failure_rate=0.3,
                 failure_modes=["500", "reset", "lost_response"],
                 match=r"/\$batch$",
-                seed=11,
+                seed=4,  # meets all three failure modes in this run
             )
         )
         transport = GraphTransport(client, verify_delay=0.0)
@@ -140,7 +140,7 @@ def test_exactly_once_with_faults_sends_every_message_once(
         faults.reset()
         msgs = box.messages(job)
     injected = Counter(r.fault for r in mail_env.graph_requests(r"/\$batch$") if r.fault)
-    assert injected.get("lost_response", 0) >= 1, injected
+    assert set(injected) == {"500", "reset", "lost_response"}, injected
     assert Counter(m.state for m in msgs) == {"sent": 200}
     delivered = Counter(a for rec in mail_env.mailbox() for a in recipients_of(rec))
     assert len(delivered) == 200 and set(delivered.values()) == {1}
