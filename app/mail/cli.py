@@ -1,10 +1,13 @@
-"""``vmsg send`` and ``vmsg demo``: personal video emails from the command line.
+"""``vmsg send``, ``vmsg outbox`` and ``vmsg demo``: personal video emails from a terminal.
 
 ``vmsg send VIDEO --to ADDR ...`` checks everything first (addresses, button link,
 template, preview size), queues one message per recipient in the outbox while the video
 uploads (or reuses an earlier upload of the same file), then sends as soon as the link
 exists, printing one JSON line per recipient: ``{"address", "state", "message_id" or
 "error", "landing_url"}``. Progress goes to stderr.
+
+``vmsg outbox`` lists what did not go out (with what to do about it), ``--resend ID`` /
+``--mark-sent ID`` settle a message whose fate is unknown, ``--send`` sends what is due.
 
 ``vmsg demo`` records 5 s from the synthetic camera and microphone, starts a throwaway
 sandbox, sends the take to three seeded recipients and prints where to open the emails
