@@ -610,9 +610,9 @@ class GraphClient:
     ) -> list[dict[str, Any]]:
         """POST up to 20 requests to ``/$batch``; each item's ``{"id","status","headers","body"}``.
 
-        Items come back in the order they were given. The batch is retried only when Graph
-        certainly did not run it (429, 503, or a connection that never opened); a lost
-        answer, a timeout, 500 or 504 raise :class:`GraphAmbiguousError`.
+        Items come back in the order they were given. The batch is retried when Graph
+        answered that it did not run it (429, 500, 503) or the connection never opened; a
+        lost answer, a timeout, 502 or 504 raise :class:`GraphAmbiguousError`.
         """
         if not requests_:
             return []
@@ -676,7 +676,10 @@ class GraphClient:
                 raise SignInRequired(
                     "Microsoft 365 did not accept your sign-in.", hint="Sign in again (vmsg login)."
                 )
-            if status in (429, 503) and attempt < self.max_retries:
+            # 500 and 503 are answers: Graph says it failed the batch, so it is retried (the
+            # outbox's "unknown" is only for requests that got no answer). 502/504 come from a
+            # gateway that lost track of the backend, which may have run the batch.
+            if status in (429, 500, 503) and attempt < self.max_retries:
                 asked = parse_retry_after(resp.headers.get("Retry-After"))
                 delay = min(
                     self.backoff_delay(attempt) if asked is None else asked, self.max_retry_after
@@ -685,7 +688,14 @@ class GraphClient:
                 self._note_retry(attempt, delay, status)
                 self._wait(delay, None)
                 continue
-            if status in (500, 502, 504):
+            if status in (500, 503):
+                raise NetworkError(
+                    f"Microsoft 365 failed the batch ({status}) several times; nothing in it "
+                    "was sent.",
+                    hint="The messages stay in the outbox and are retried later.",
+                    details=resp.text[:200],
+                )
+            if status in (502, 504):
                 raise GraphAmbiguousError(
                     f"Microsoft 365 failed while handling the batch ({status}); some messages "
                     "may have been sent, so none were sent again.",
