@@ -292,6 +292,24 @@ def map_error(resp: requests.Response, method: str = "", url: str = "") -> Graph
     )
 
 
+def _certificate_refused(exc: BaseException) -> bool:
+    """True when a TLS error is a refused certificate (the handshake never completed)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return True
+        stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
+        stack.append(getattr(cur, "reason", None))
+        stack.append(cur.__cause__)
+        stack.append(cur.__context__)
+    return False
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request cannot have reached the server (connect failed)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -640,8 +658,19 @@ class GraphClient:
                     "POST", url, params=None, json_body=body, headers=headers, timeout=timeout
                 )
             except requests.exceptions.SSLError as exc:
-                raise NetworkError(
-                    "The secure connection to Microsoft 365 failed.", details=str(exc)
+                if _certificate_refused(exc):  # the handshake failed: nothing was sent
+                    raise NetworkError(
+                        "The secure connection to Microsoft 365 failed: its certificate "
+                        "was not trusted.",
+                        hint="Check the date and time, and any proxy that inspects traffic.",
+                        details=str(exc),
+                    ) from exc
+                # Any other TLS failure can come after the whole request was written.
+                raise GraphAmbiguousError(
+                    "The secure connection to Microsoft 365 broke before it answered; the "
+                    "messages may or may not have been sent, so they were not sent again.",
+                    hint="Check the Sent Items folder before sending again.",
+                    details=f"POST /$batch: {exc}",
                 ) from exc
             except requests.RequestException as exc:
                 if _never_sent(exc) and attempt < self.max_retries:

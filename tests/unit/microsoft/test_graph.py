@@ -316,3 +316,17 @@ def test_cancel_stops_a_backoff_wait() -> None:
     with pytest.raises(g.GraphCancelled):
         c.get_json("/me", cancel=cancel)
     assert len(adapter.requests) == 1
+
+
+def test_only_a_refused_certificate_counts_as_never_sent() -> None:
+    """A TLS failure after the request was written may have delivered it (ambiguous)."""
+    import ssl
+
+    import requests
+
+    from app.microsoft import graph as graph_mod
+
+    refused = requests.exceptions.SSLError(ssl.SSLCertVerificationError(1, "verify failed"))
+    broken = requests.exceptions.SSLError(ssl.SSLEOFError(8, "EOF occurred in violation"))
+    assert graph_mod._certificate_refused(refused) is True
+    assert graph_mod._certificate_refused(broken) is False
