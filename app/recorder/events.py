@@ -53,6 +53,16 @@ class Stopped(RecorderEvent):
 
 
 @dataclass(frozen=True)
+class FileGrew(RecorderEvent):
+    """A whole fragment reached the disk: ``bytes`` of the file are final from here on.
+
+    A streaming uploader may send up to ``bytes``; the file never changes before that point.
+    """
+
+    bytes: int
+
+
+@dataclass(frozen=True)
 class FormatNote(RecorderEvent):
     """A request could not be met exactly (e.g. nearest supported resolution)."""
 

@@ -47,6 +47,7 @@ from app.recorder.events import (
     CountdownTick,
     DeviceLost,
     DiskSpaceLow,
+    FileGrew,
     FormatNote,
     FrameDropRateHigh,
     HealthEvent,
@@ -658,6 +659,7 @@ class Recorder:
         assert writer is not None
         rate = self.sample_rate
         finishing_since: float | None = None
+        reported = 0
         try:
             while True:
                 self._drain_audio(writer)
@@ -681,10 +683,16 @@ class Recorder:
                         break
                     continue
                 writer.write_video(image, rec)
+                if writer.frames % self.preset.fps == 1:  # about once per fragment
+                    size = writer.bytes_on_disk()
+                    if size > reported:
+                        reported = size
+                        self._emit(FileGrew(rec, size))
             self._drain_audio(writer)
             if self.clock.started:
                 writer.write_audio(self._aligner.fill_to(round(self.clock.elapsed() * rate)))
             writer.close()
+            self._emit(FileGrew(self.clock.elapsed(), writer.bytes_on_disk()))
         except Exception as exc:  # disk full, encoder failure: keep what is on disk
             log.exception("encoder failed")
             self._encoder_error = exc

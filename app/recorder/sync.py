@@ -67,12 +67,19 @@ class SyncReport:
         }
 
 
-def white_frame_times(path: Path) -> list[float]:
-    """Presentation times of the full-white video frames."""
+def white_frame_times(path: Path, *, keyframes_only: bool = False) -> list[float]:
+    """Presentation times of the full-white video frames.
+
+    ``keyframes_only`` decodes only keyframes: in an untrimmed, unpaused recording every
+    white frame is one (keyframes are forced on whole seconds), which makes analyzing a long
+    take ~30 times faster.
+    """
     out: list[float] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
         for frame in container.decode(stream):
             plane = frame.planes[0]
             luma = np.frombuffer(cast(Any, plane), np.uint8).reshape(-1, plane.line_size)
@@ -105,13 +112,15 @@ def beep_onsets(path: Path, *, level: float = ONSET_LEVEL) -> list[float]:
     return onsets
 
 
-def analyze(path: Path, *, skip_before: float = 0.5, window: float = 0.3) -> SyncReport:
+def analyze(
+    path: Path, *, skip_before: float = 0.5, window: float = 0.3, keyframes_only: bool = False
+) -> SyncReport:
     """Pair each white frame (after ``skip_before`` s) with the nearest beep onset.
 
     The white frame at 0 s is skipped: a fragmented MP4's first sample always starts at 0,
     before the encoder-priming shift every later sample carries.
     """
-    whites = white_frame_times(path)
+    whites = white_frame_times(path, keyframes_only=keyframes_only)
     beeps = beep_onsets(path)
     report = SyncReport(white_frames=len(whites), beeps=len(beeps))
     if not beeps:

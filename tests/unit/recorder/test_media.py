@@ -150,3 +150,11 @@ def test_parameter_sets_match_across_formats() -> None:
     assert media.annexb_to_avcc(annexb) == (
         len(sps).to_bytes(4, "big") + sps + len(pps).to_bytes(4, "big") + pps
     )
+
+
+@pytest.mark.parametrize(("w", "h"), [(1280, 720), (854, 480), (640, 360)])
+def test_yuv420_frame_round_trips(w: int, h: int) -> None:
+    from app.recorder.muxer import yuv420_frame
+
+    yuv = np.random.default_rng(1).integers(0, 255, (h * 3 // 2, w)).astype(np.uint8)
+    assert (yuv420_frame(yuv, w, h).to_ndarray() == yuv).all()

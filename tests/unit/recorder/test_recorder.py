@@ -60,6 +60,11 @@ def test_take_is_fragmented_h264_aac_in_sync(tmp_path: Path) -> None:
     assert len(levels) >= 20 * 3
     state = sidecar.read_state(path)
     assert state.state == "final" and state.duration == pytest.approx(3.0)
+    grew = [e.bytes for e in got if isinstance(e, ev.FileGrew)]
+    assert len(grew) >= 2 and grew == sorted(grew) and grew[-1] == path.stat().st_size
+    # Each reported size ends on a box boundary: the bytes before it never change again.
+    ends = {b.offset + b.size for b in media.top_level_boxes(path)}
+    assert set(grew) <= ends
 
 
 def test_mic_none_still_writes_a_silent_audio_track(tmp_path: Path) -> None:
