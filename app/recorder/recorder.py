@@ -205,7 +205,6 @@ class Recorder:
         self._mic_health = MicrophoneHealth(self._emit, self._rec_time)
         self._threads: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
-        self._stopped_event = False
         camera.attach_clock(self.clock)
         if microphone is not None:
             microphone.attach_clock(self.clock)
