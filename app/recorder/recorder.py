@@ -291,6 +291,7 @@ class Recorder:
             video=self.output.name,
             state="preparing",
             pid=os.getpid(),
+            pid_started=sidecar.process_start(os.getpid()),
             preset=self.preset.name,
             width=self.preset.width,
             height=self.preset.height,

@@ -42,7 +42,9 @@ def find_recoverable(directory: Path) -> list[RecoverableTake]:
         except RecordingError:
             log.warning("unreadable take state %s", side)
             continue
-        if state.state not in sidecar.ACTIVE_STATES or sidecar.pid_alive(state.pid):
+        if state.state not in sidecar.ACTIVE_STATES or sidecar.pid_alive(
+            state.pid, state.pid_started
+        ):
             continue
         video = side.with_name(state.video)
         if not video.exists():

@@ -38,6 +38,8 @@ class TakeState:
     video: str  # file name, next to the sidecar
     state: str
     pid: int = 0
+    #: The owning process's start time (Linux), so a reused pid is not mistaken for it.
+    pid_started: str = ""
     started_at: str = ""
     updated_at: str = ""
     preset: str = ""
@@ -93,11 +95,24 @@ def read_state(video_or_sidecar: Path) -> TakeState:
     return TakeState.from_dict(data)
 
 
-def pid_alive(pid: int) -> bool:
+def process_start(pid: int) -> str:
+    """An id for when process ``pid`` started (Linux: /proc start ticks), or ""."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields_after_name = stat.rsplit(")", 1)[-1].split()
+    return fields_after_name[19] if len(fields_after_name) > 19 else ""
+
+
+def pid_alive(pid: int, started: str = "") -> bool:
+    """Whether the process that wrote a sidecar still runs (``started`` guards pid reuse)."""
     if pid <= 0:
         return False
     if pid == os.getpid():
-        return True
+        return not started or started == process_start(pid)
+    if started and process_start(pid) not in ("", started):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

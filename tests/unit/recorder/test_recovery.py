@@ -50,6 +50,15 @@ def test_a_take_of_a_running_recorder_is_not_touched(make_take: MakeTake) -> Non
     assert recovery.find_recoverable(path.parent) == []
 
 
+def test_a_reused_pid_does_not_hide_an_interrupted_take(make_take: MakeTake) -> None:
+    path = make_take(3.0)
+    interrupted(path, os.getpid())
+    state = sidecar.read_state(path)
+    state.pid_started = "1"  # this pid now belongs to another (newer) process
+    sidecar.write_state(path, state)
+    assert [t.video for t in recovery.find_recoverable(path.parent)] == [path]
+
+
 def test_final_takes_are_not_listed(make_take: MakeTake) -> None:
     path = make_take(2.0)
     sidecar.write_state(path, sidecar.TakeState(video=path.name, state="final", pid=dead_pid()))
