@@ -20,9 +20,14 @@ from app.errors import AppError
 from app.kaltura.errors import UploadError
 
 
-def uploads_dir() -> Path:
-    """Where upload jobs keep their state (one JSON per job)."""
-    return paths.data_dir() / "uploads"
+def uploads_dir(profile: str | None = None) -> Path:
+    """Where upload jobs keep their state (one JSON per job); with ``profile``, that
+    profile's own folder, since a job can only be resumed with the account that started it."""
+    base = paths.data_dir() / "uploads"
+    if profile is None:
+        return base
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in profile) or "default"
+    return base / safe
 
 
 def probe_video(path: Path) -> float:
@@ -146,7 +151,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                 f"vmsg: uploaded {pct:5.1f}% ({ev.confirmed} of {ev.total} bytes)", file=sys.stderr
             )
 
-    uploader = Uploader(session, state_dir=uploads_dir(), on_event=progress)
+    uploader = Uploader(session, state_dir=uploads_dir(ep.profile_name), on_event=progress)
     meta = EntryMetadata(
         name=args.title or path.stem,
         description=args.description or "",

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.sandbox_kaltura import KalturaServer, write_mp4
+from tests.integration.kaltura.conftest import write_fmp4
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -81,3 +83,47 @@ def test_bad_files_are_refused_before_any_upload(
     assert r.stderr.startswith("vmsg: ") and "Traceback" not in r.stderr
     assert r.stdout == ""
     assert kaltura_server.faults.request_log("/api_v3/") == []
+
+
+def test_the_same_command_resumes_an_interrupted_upload(
+    kaltura_server: KalturaServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    video = write_fmp4(tmp_path / "long.mp4", seconds=8)  # ~5 MB: three 2 MB chunks
+    size = video.stat().st_size
+    kaltura_server.faults.configure(upload_bytes_per_s=size / 4)  # ~4 s to upload
+    home = Path(cli_env.get("XDG_DATA_HOME", ""))
+    assert home.is_dir()  # isolated by tests/conftest.py
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "upload", str(video), "-q"],
+        env=cli_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = list(home.rglob("uploads/*/*.json"))
+            if states and json.loads(states[0].read_text())["confirmed"] > 0:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the first upload never confirmed a chunk")
+        proc.kill()  # as a crash or a closed laptop lid would
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    first = json.loads(states[0].read_text())
+    kaltura_server.faults.reset()
+    r = _vmsg(cli_env, "upload", str(video), "-q")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["entry_id"] == first["entry_id"]  # the same entry, so links already sent work
+    assert 0 < out["resumed_from"] < size
+    entry = kaltura_server.service.store.entries.get(out["entry_id"])
+    assert entry is not None
+    content = kaltura_server.service.entries.content_path(entry)
+    assert content is not None and content.read_bytes() == video.read_bytes()
