@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,62 @@ def register(subparsers: Any) -> None:
     p.add_argument("--wait-ready", action="store_true", help="wait until Kaltura has processed it")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=cmd_upload)
+
+
+class StreamingUpload:
+    """``vmsg record --upload``: the take is uploaded while it is being recorded.
+
+    Created when recording starts; the entry (and so the share link) exists as soon as
+    :meth:`start` returns. :meth:`finish` is called at stop with the final size and returns
+    when every byte is confirmed and the entry has its content.
+    """
+
+    def __init__(self, profile: str | None, path: Path, *, title: str, user: str | None) -> None:
+        from app import endpoints  # noqa: PLC0415
+
+        self.path = path
+        self.title = title
+        self.ep = endpoints.resolve(profile)
+        self.session = open_kaltura(self.ep, _user_for(self.ep, user))
+        self.session.ks()  # wrong settings are reported before the take starts
+        self.job: Any = None
+
+    def start(self) -> dict[str, str]:
+        """Begin following the growing file; returns the entry id and its links."""
+        from app.kaltura import entries, links  # noqa: PLC0415
+        from app.kaltura.uploader import EntryMetadata, Uploader  # noqa: PLC0415
+
+        category_id = (
+            entries.find_category(self.session, self.ep.kaltura.category)
+            if self.ep.kaltura.category
+            else None
+        )
+        uploader = Uploader(self.session, state_dir=uploads_dir(self.ep.profile_name))
+        self.job = uploader.begin(
+            self.path, EntryMetadata(name=self.title), growing=True, category_id=category_id
+        )
+        entry_id = self.job.wait_entry(timeout=60)
+        return {
+            "entry_id": entry_id,
+            "landing_url": links.landing_url(self.ep.kaltura, entry_id),
+            "thumbnail_url": links.thumbnail_url(self.ep.kaltura, entry_id),
+        }
+
+    def finish(self, final_size: int) -> dict[str, Any]:
+        """Upload the tail, finalize, and wait until the entry has its content."""
+        from app.kaltura import entries  # noqa: PLC0415
+
+        started = time.monotonic()
+        self.job.finish(final_size=final_size)
+        result = self.job.wait()
+        info = entries.wait_for(self.session, result.entry_id, lambda e: e.has_content, timeout=60)
+        return {
+            "entry_id": result.entry_id,
+            "bytes": result.size,
+            "status": info.status,
+            "stop_to_confirmed_s": round(time.monotonic() - started, 3),
+        }
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel(keep_entry=False)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from typing import Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from app.kaltura.errors import KalturaSettingsError
 
@@ -137,6 +137,8 @@ def landing_url(
             "player_url": player_base(service),
         },
     )
+    if not (recipient_token or recipient_name):
+        url = _drop_empty_recipient_params(url)
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise KalturaSettingsError(
             "landing_url_template",
@@ -144,6 +146,15 @@ def landing_url(
             hint="Start the template with https:// (or use one of the built-in choices).",
         )
     return url
+
+
+def _drop_empty_recipient_params(url: str) -> str:
+    """A link for no one in particular (e.g. the one shown at stop) has no empty ``r=&name=``."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if p and not p.endswith("=")]
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def thumbnail_url(

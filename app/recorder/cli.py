@@ -63,6 +63,11 @@ def register(subparsers: Any) -> None:
         "--recover", action="store_true",
         help="finalize interrupted takes in the output folder (or the recordings folder)",
     )  # fmt: skip
+    rec.add_argument(
+        "--upload", action="store_true",
+        help="upload to Kaltura while recording, so the link is ready at stop",
+    )  # fmt: skip
+    rec.add_argument("--title", help="the video's title in Kaltura (with --upload)")
     rec.set_defaults(handler=run_record)
 
     dev = subparsers.add_parser(
@@ -146,22 +151,55 @@ def run_record(args: argparse.Namespace) -> int:
         on_event=_print_event,
         overwrite=args.overwrite,
     )
+    streaming = None
+    if args.upload:
+        # Sign in to Kaltura before the take, so wrong settings never waste a recording.
+        from app.kaltura.cli import StreamingUpload  # noqa: PLC0415
+
+        streaming = StreamingUpload(
+            args.profile, args.output.resolve(), title=args.title or args.output.stem, user=None
+        )
     interrupted = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         interrupted.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    upload_info: dict[str, Any] = {}
     try:
         recorder.start()
+        if streaming is not None:
+            upload_info = _start_streaming(recorder, args.output, streaming, interrupted)
         while not recorder.done and not interrupted.wait(0.1):
             pass
         result = recorder.stop() if not recorder.done else recorder.wait()
+        if streaming is not None and upload_info:
+            _say("uploading the last bytes...")
+            upload_info.update(streaming.finish(args.output.stat().st_size))
+            _say(f"link ready: {upload_info['landing_url']}")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(json.dumps(result.to_dict()), flush=True)
+    summary = result.to_dict()
+    if upload_info:
+        summary["upload"] = upload_info
+    print(json.dumps(summary), flush=True)
     return 0 if result.stop_reason in ("user", "max_duration") else 1
+
+
+def _start_streaming(
+    recorder: Any, output: Path, streaming: Any, interrupted: threading.Event
+) -> dict[str, Any]:
+    """Start uploading the growing take once its first bytes are on disk."""
+    while not recorder.wait_started(0.1):
+        if recorder.done or interrupted.is_set():
+            return {}
+    while not output.exists():
+        if recorder.done or interrupted.wait(0.02):
+            return {}
+    info: dict[str, Any] = dict(streaming.start())
+    _say(f"uploading while recording; the link is {info['landing_url']}")
+    return info
 
 
 def run_devices(args: argparse.Namespace) -> int:

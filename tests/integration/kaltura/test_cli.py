@@ -58,7 +58,7 @@ def test_upload_prints_one_json_line(
     assert len(lines) == 1
     out = json.loads(lines[0])
     entry_id = out["entry_id"]
-    assert out["landing_url"] == f"{kaltura_server.url}/landing/{entry_id}?r=&name="
+    assert out["landing_url"] == f"{kaltura_server.url}/landing/{entry_id}"
     assert f"/thumbnail/entry_id/{entry_id}" in out["thumbnail_url"]
     entry = kaltura_server.service.store.entries.get(entry_id)
     assert entry is not None and entry["name"] == "Hello <b>there</b>"
