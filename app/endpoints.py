@@ -23,8 +23,8 @@ from app import secrets as secrets_mod
 from app import settings as settings_mod
 from app.errors import SandboxError, SettingsError
 
-KALTURA_APP_TOKEN_SECRET = "kaltura-app-token"
-KALTURA_PASSWORD_SECRET = "kaltura-password"
+KALTURA_APP_TOKEN_SECRET = secrets_mod.KALTURA_APP_TOKEN
+KALTURA_PASSWORD_SECRET = secrets_mod.KALTURA_PASSWORD
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 LOGIN_HOST = "https://login.microsoftonline.com"
 

@@ -19,6 +19,13 @@ from app.errors import AppError
 
 log = logging.getLogger(__name__)
 
+#: The names of the secrets a profile may hold; one place, so that storing, reading and
+#: deleting them (disconnect) can never disagree on a spelling.
+KALTURA_APP_TOKEN = "kaltura-app-token"
+KALTURA_PASSWORD = "kaltura-password"
+SMTP_PASSWORD = "smtp-password"
+PROFILE_SECRETS = (KALTURA_APP_TOKEN, KALTURA_PASSWORD, SMTP_PASSWORD)
+
 #: Windows Credential Manager's limit (2,560 bytes of UTF-16).
 MAX_SECRET_CHARS = 1_200
 

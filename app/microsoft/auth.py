@@ -71,11 +71,11 @@ REVOKE_HELP = (
 
 #: Secret names (app.secrets) a profile may hold; disconnecting deletes them all
 #: (``app.endpoints`` uses the Kaltura ones; the SMTP transport the last).
-PROFILE_SECRET_KEYS = ("kaltura-app-token", "kaltura-password", "smtp-password")
+PROFILE_SECRET_KEYS = secrets.PROFILE_SECRETS
 SECRET_LABELS = {
-    "kaltura-app-token": "the Kaltura app token",
-    "kaltura-password": "the Kaltura password",
-    "smtp-password": "the SMTP password",
+    secrets.KALTURA_APP_TOKEN: "the Kaltura app token",
+    secrets.KALTURA_PASSWORD: "the Kaltura password",
+    secrets.SMTP_PASSWORD: "the SMTP password",
 }
 
 

@@ -2,7 +2,7 @@
 
 smtplib with STARTTLS (port 587) or implicit TLS (port 465), certificate verification
 on; plain SMTP only to a loopback address (a local relay or a test server). The password
-comes from the OS keyring (:mod:`app.secrets`, key ``smtp_password``), never from the
+comes from the OS keyring (:mod:`app.secrets`, key ``smtp-password``), never from the
 settings file.
 
 Each message is MIME ``multipart/alternative`` (text/plain, then a
@@ -29,7 +29,7 @@ from app.errors import MailError, NetworkError
 from app.mail.message import OutgoingMessage, Recipient
 from app.mail.transports import DraftJournal, Outcome
 
-PASSWORD_KEY = "smtp_password"
+PASSWORD_KEY = secrets.SMTP_PASSWORD
 Security = str  # "starttls" | "tls" | "none"
 
 

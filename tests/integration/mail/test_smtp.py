@@ -257,7 +257,11 @@ def test_password_comes_from_the_keyring(monkeypatch: pytest.MonkeyPatch) -> Non
         "Contoso", host="127.0.0.1", port=587, security="starttls", username="u"
     )
     assert t._password_value() == "pw"
-    assert seen == [("Contoso", "smtp_password")]
+    assert seen == [("Contoso", secrets.SMTP_PASSWORD)]
+    # Disconnecting a profile deletes exactly the key the transport reads.
+    from app.microsoft.auth import PROFILE_SECRET_KEYS
+
+    assert secrets.SMTP_PASSWORD in PROFILE_SECRET_KEYS
 
 
 def test_make_gif_helper_is_a_gif() -> None:
