@@ -172,10 +172,9 @@ def test_cancel_stops_a_waiting_pump(tmp_path: Path, composition: Composition) -
     t = threading.Thread(target=pump.run, kwargs={"cancel": cancel, "max_wait": 60})
     t.start()
     time.sleep(0.1)
-    started = time.monotonic()
     cancel.set()
     t.join(timeout=5)
-    assert not t.is_alive() and time.monotonic() - started < 1.0
+    assert not t.is_alive()  # it would otherwise wait up to max_wait (60 s)
 
 
 def test_broken_template_at_send_time_fails_that_job(

@@ -49,8 +49,13 @@ def test_damaged_server_cert_is_reissued_from_the_same_ca(tmp_path: Path) -> Non
 
 def test_lost_ca_key_makes_a_new_ca_and_cert(tmp_path: Path) -> None:
     paths = ensure_certificates(tmp_path)
+    ca_before = paths.ca_file.read_bytes()
+    cert_before = paths.cert_file.read_bytes()
     (tmp_path / "certs" / "ca-key.pem").unlink()
     ensure_certificates(tmp_path)
+    assert (tmp_path / "certs" / "ca-key.pem").is_file()
+    assert paths.ca_file.read_bytes() != ca_before  # a new CA...
+    assert paths.cert_file.read_bytes() != cert_before  # ...and a server cert from it
     cert = x509.load_pem_x509_certificate(paths.cert_file.read_bytes())
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(paths.ca_file.read_bytes()))
 

@@ -136,13 +136,11 @@ def test_final_chunk_size_mismatch_fails_after_the_bounded_wait(
     ks = kaltura_server.user_ks("u")
     token = _token(kaltura_server, ks)
     _upload(kaltura_server, ks, token["id"], b"AAAA", resume=False, final=False, at=0)
-    started = time.monotonic()
     err = _upload(kaltura_server, ks, token["id"], b"CCCC", resume=True, final=True, at=8)
-    waited = time.monotonic() - started
+    # (That it waits for parked chunks first is shown by the test below.)
     assert err["code"] == "UPLOAD_TOKEN_CANNOT_MATCH_EXPECTED_SIZE"
     assert err["message"] == "Failed to match expected file size"
     assert err["args"] == []
-    assert waited >= 0.4  # the fixture's final_chunk_wait_seconds is 0.5
     state = kaltura_server.call("uploadToken", "get", {"uploadTokenId": token["id"]}, ks=ks)
     assert (state["status"], state["uploadedFileSize"]) == (PARTIAL, 4)
     # The missing chunk arrives, then the retried final chunk succeeds.
