@@ -40,7 +40,11 @@ from typing import Any
 
 import msal  # type: ignore[import-untyped]
 import requests
-from msal.oauth2cli.authcode import AuthCodeReceiver  # type: ignore[import-untyped]
+from msal.oauth2cli.authcode import (  # type: ignore[import-untyped]
+    AuthCodeReceiver,
+    _AuthCodeHandler,
+    _AuthCodeHttpServer,
+)
 from msal.oauth2cli.oauth2 import (  # type: ignore[import-untyped]
     BrowserInteractionTimeoutError,
 )
@@ -303,7 +307,13 @@ class CancellableReceiver(AuthCodeReceiver):  # type: ignore[misc]
     """
 
     def __init__(self, port: int = 0) -> None:
-        super().__init__(port=port)
+        # MSAL's own __init__ binds 0.0.0.0 whenever it thinks it runs in a container
+        # (msal/oauth2cli/authcode.py, `_is_inside_docker`), which would accept the
+        # authorization code from the whole network. RFC 8252 says loopback only, so the
+        # listener is built here the same way, always on 127.0.0.1.
+        self._scheduled_actions: list[Any] = []
+        self._server = _AuthCodeHttpServer(("127.0.0.1", port or 0), _AuthCodeHandler)
+        self._closing = False
         self._state: str | None = None
 
     def get_auth_response(self, timeout: float | None = None, **kwargs: Any) -> Any:

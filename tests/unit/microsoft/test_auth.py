@@ -230,3 +230,13 @@ def test_sign_out_removes_account_and_returns_revocation_help() -> None:
     assert app.removed and app.accounts == []
     assert "https://myapps.microsoft.com" in message and "App permissions" in message
     assert "account.microsoft.com" in message
+
+
+def test_the_redirect_listener_is_on_loopback_even_in_a_container() -> None:
+    """MSAL binds 0.0.0.0 inside containers; the authorization code must stay on loopback."""
+    receiver = auth.CancellableReceiver()
+    try:
+        assert receiver._server.server_address[0] == "127.0.0.1"
+        assert receiver.get_port() > 0
+    finally:
+        receiver.close()
