@@ -58,6 +58,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
     # Kaltura KS v2 (base64 of "v2|...", URL-safe alphabet).
     (re.compile(r"djJ8[A-Za-z0-9_\-+/=]{8,}"), REDACTED),
+    # Kaltura also takes parameters as path segments: /ks/<KS>/.
+    (re.compile(r"(?i)(/ks/)[^/?#\s]+"), rf"\1{REDACTED}"),
     # key=value in query strings and form bodies.
     (
         re.compile(rf"(?i)(?<![A-Za-z0-9_])({_KEYS})=([^&\s'\",;)}}\]]+)"),

@@ -11,6 +11,14 @@ set -euo pipefail
 run_dir="$(mktemp -d /tmp/vmsg-test-services.XXXXXX)"
 chmod 700 "$run_dir"
 pids=()
+# In CI a service that does not start is a failure, not a reason for tests to skip.
+missing_service() {
+    echo "test services: $1" >&2
+    if [ "${CI:-}" = "true" ]; then
+        echo "test services: CI needs it; stopping." >&2
+        exit 1
+    fi
+}
 cleanup() {
     for pid in "${pids[@]:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
@@ -39,8 +47,10 @@ if command -v pulseaudio >/dev/null 2>&1; then
         export PULSE_SERVER="unix:$run_dir/pulse/native"
         echo "test services: PulseAudio null sink ready (default input vsink.monitor)"
     else
-        echo "test services: warning: PulseAudio did not start; audio tests will skip" >&2
+        missing_service "warning: PulseAudio did not start; audio tests will skip"
     fi
+else
+    missing_service "warning: pulseaudio is not installed; audio tests will skip"
 fi
 
 # --- Xvfb ---
@@ -53,10 +63,15 @@ if command -v Xvfb >/dev/null 2>&1; then
             [ -e "/tmp/.X11-unix/X$n" ] && break
             sleep 0.1
         done
-        export VMSG_TEST_DISPLAY=":$n"
-        echo "test services: Xvfb on $VMSG_TEST_DISPLAY"
+        if [ -e "/tmp/.X11-unix/X$n" ]; then
+            export VMSG_TEST_DISPLAY=":$n"
+            echo "test services: Xvfb on $VMSG_TEST_DISPLAY"
+        fi
         break
     done
+    [ -n "${VMSG_TEST_DISPLAY:-}" ] || missing_service "warning: Xvfb did not start; window tests will skip"
+else
+    missing_service "warning: Xvfb is not installed; window tests will skip"
 fi
 
 # --- D-Bus session + gnome-keyring (Secret Service) ---
@@ -73,7 +88,7 @@ if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemo
     set -e
     exit "$rc"
 fi
-echo "test services: warning: no D-Bus/gnome-keyring; keyring tests will skip" >&2
+missing_service "warning: no D-Bus/gnome-keyring; keyring tests will skip"
 set +e
 "$@"
 exit $?

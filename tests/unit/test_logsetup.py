@@ -100,6 +100,10 @@ def test_msal_logger_is_quiet_unless_verbose(tmp_path: Path) -> None:
             "MGQ2ZjM3ZDk1NjI1ZWVmOHxsZWdhY3kta3M=",
         ),
         ("login password=hunter2! partnerId=100", "hunter2!"),
+        (
+            "POST /api_v3/service/media/action/list/ks/MGQ2ZjM3ZDk1NjI1ZWVmOHxsZWdhY3k=/format/1",
+            "MGQ2ZjM3ZDk1NjI1ZWVmOHxsZWdhY3k=",
+        ),
         ('{"secret": "adm1n-secret", "type": 2}', "adm1n-secret"),
         (
             "appToken.startSession tokenHash=9f86d081884c7d659a2feaa0c55ad015",
