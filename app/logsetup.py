@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from app import paths
@@ -51,7 +52,22 @@ _SENSITIVE_KEYS = (
 )
 _KEYS = "|".join(sorted((re.escape(k) for k in _SENSITIVE_KEYS), key=len, reverse=True))
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+# Error codes such as "ENTRY_ID_NOT_FOUND" (Kaltura) or "ErrorAccessDenied" (Graph) are not
+# secrets; a "code" value of that shape stays readable. Case-sensitive on purpose: an
+# OAuth code or device code is long mixed-case base64 and never has this shape.
+_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{2,63}|[A-Z][a-zA-Z]{2,47}")
+
+
+def _quoted(match: re.Match[str]) -> str:
+    quote_key, key, sep, quote_value, value = match.groups()
+    if key.lower() == "code" and _ERROR_CODE.fullmatch(value):
+        return match.group(0)
+    return f"{quote_key}{key}{quote_key}{sep}{quote_value}{REDACTED}{quote_value}"
+
+
+_Replacement = str | Callable[[re.Match[str]], str]
+
+_PATTERNS: list[tuple[re.Pattern[str], _Replacement]] = [
     # JWT: three base64url parts, the first a JSON header ("eyJ" = base64 of '{"').
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
     # Authorization headers.
@@ -65,49 +81,24 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(rf"(?i)(?<![A-Za-z0-9_])({_KEYS})=([^&\s'\",;)}}\]]+)"),
         rf"\1={REDACTED}",
     ),
-    # "key": "value" (JSON) and 'key': 'value' (Python reprs), also key: value in headers.
+    # "key": "value" (JSON) and 'key': 'value' (Python reprs).
     (
-        re.compile(rf"(?i)([\"']?)({_KEYS})\1(\s*[:=]\s*)([\"'])(?:(?!\4).)*\4"),
-        rf"\1\2\1\3\4{REDACTED}\4",
+        re.compile(rf"(?i)([\"']?)({_KEYS})\1(\s*[:=]\s*)([\"'])((?:(?!\4).)*)\4"),
+        _quoted,
     ),
+    # key: value in headers.
     (
         re.compile(rf"(?im)^(\s*)({_KEYS})(:\s*)(\S.*)$"),
         rf"\1\2\3{REDACTED}",
     ),
 ]
 
-# Error codes such as "ENTRY_ID_NOT_FOUND" are not secrets; keep them readable in logs.
-_ERROR_CODE_VALUE = re.compile(r"""(?i)(["']?code["']?\s*[:=]\s*["'])«redacted»(["'])""")
-
 
 def redact(text: str) -> str:
     """Remove secrets from one log line (or any text)."""
-    original = text
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
-    if text is not original and "code" in text:
-        text = _restore_error_codes(original, text)
     return text
-
-
-_CODE_VALUE = re.compile(r"""(?i)["']code["']\s*:\s*["']([A-Z][A-Z0-9_]*)["']""")
-
-
-def _restore_error_codes(original: str, text: str) -> str:
-    """Put back values of "code" that are API error codes (UPPER_SNAKE), not OAuth codes."""
-    codes = iter(m.group(1) for m in _CODE_VALUE.finditer(original))
-    error_codes = list(codes)
-    if not error_codes:
-        return text
-    it = iter(error_codes)
-
-    def put_back(match: re.Match[str]) -> str:
-        try:
-            return f"{match.group(1)}{next(it)}{match.group(2)}"
-        except StopIteration:
-            return match.group(0)
-
-    return _ERROR_CODE_VALUE.sub(put_back, text)
 
 
 class RedactingFilter(logging.Filter):

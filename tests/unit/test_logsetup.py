@@ -120,6 +120,22 @@ def test_redact_patterns(line: str, secret: str) -> None:
 def test_error_codes_stay_readable() -> None:
     line = '{"code":"ENTRY_ID_NOT_FOUND","message":"Entry id \\"0_x\\" not found"}'
     assert logsetup.redact(line) == line
+    graph = '{"error": {"code": "ErrorAccessDenied", "message": "Access is denied."}}'
+    assert logsetup.redact(graph) == graph
+
+
+def test_a_code_that_looks_like_an_identifier_is_still_redacted() -> None:
+    """MSAL's token-cache event logs the device code under "code"; without a '-' in it,
+    a random base64url code is all [A-Za-z0-9_] and must not pass for an error code."""
+    device_code = "DAQABAAEAAAHx6WC2_ipOnMZSXOP2iRp0WICA1INZhwBZ9vu4hIvcp8SpJD_Ad8FrxOukBBCdGVIF"
+    line = json.dumps({"data": {"code": device_code, "device_code": device_code}}, indent=4)
+    out = logsetup.redact(line)
+    assert device_code not in out
+    assert out.count(logsetup.REDACTED) == 2
+    # The same next to a real error code in one record: each value judged on its own.
+    mixed = f'{{"code": "{device_code}", "error": {{"code": "INVALID_KS"}}}}'
+    out = logsetup.redact(mixed)
+    assert device_code not in out and '"code": "INVALID_KS"' in out
 
 
 def test_tracebacks_are_redacted_too(log_file: Path) -> None:
