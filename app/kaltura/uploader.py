@@ -569,22 +569,29 @@ class UploadJob:
     def _resource(self) -> dict[str, Any]:
         return {"objectType": "KalturaUploadedFileTokenResource", "token": self.state.token_id}
 
-    def _attach(self) -> None:
+    def _give_token_to_entry(self, action: str, done_already: str) -> None:
+        """media.addContent / media.updateContent with this job's token, retried.
+
+        ``done_already`` is the error a retry gets when the first call's answer was lost
+        but the server had done it: that is success, not a failure.
+        """
         st = self.state
         try:
             self._retrying(
-                "media.addContent",
+                f"media.{action}",
                 lambda: self.caller.call(
                     "media",
-                    "addContent",
+                    action,
                     {"entryId": st.entry_id, "resource": self._resource()},
                     timeout=self._timeout(),
                 ),
             )
         except KalturaAPIError as exc:
-            # A retried addContent whose first answer was lost: already attached.
-            if exc.code != "ENTRY_ALREADY_WITH_CONTENT":
+            if exc.code != done_already:
                 raise
+
+    def _attach(self) -> None:
+        self._give_token_to_entry("addContent", "ENTRY_ALREADY_WITH_CONTENT")
 
     def _assign_category(self) -> None:
         st = self.state
@@ -1012,20 +1019,8 @@ class UploadJob:
     def _after_upload(self) -> None:
         st = self.state
         if st.mode == "replace":
-            try:
-                self._retrying(
-                    "media.updateContent",
-                    lambda: self.caller.call(
-                        "media",
-                        "updateContent",
-                        {"entryId": st.entry_id, "resource": self._resource()},
-                        timeout=self._timeout(),
-                    ),
-                )
-            except KalturaAPIError as exc:
-                # A retried call whose first answer was lost finds the token consumed.
-                if exc.code not in ("UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY",):
-                    raise
+            # A retry whose first answer was lost finds the token already consumed.
+            self._give_token_to_entry("updateContent", "UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY")
         if st.category_id is not None and not st.category_done:
             self._assign_category()
 

@@ -34,6 +34,14 @@ from app.recorder.sources import (
     nearest_size,
 )
 
+
+def _stop_thread(stop: threading.Event, thread: threading.Thread | None) -> None:
+    """Signal a source's real-time thread and wait for it (not when it stops itself)."""
+    stop.set()
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout=2)
+
+
 BEEP_HZ = 1000.0
 BEEP_SECONDS = 0.1
 BEEP_AMPLITUDE = 0.5
@@ -98,9 +106,7 @@ class SyntheticCamera:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
+        _stop_thread(self._stop, self._thread)
         self._thread = None
 
     def _next_slot(self, last: float, fps: float) -> tuple[float, int | None]:
@@ -232,9 +238,7 @@ class SyntheticMicrophone:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
+        _stop_thread(self._stop, self._thread)
         self._thread = None
 
     def samples(self, host_times: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
