@@ -120,6 +120,8 @@ cmd_test() {
     .venv/bin/ruff format --check app tests benchmarks
     echo "== mypy --strict app"
     .venv/bin/mypy
+    echo "== import-linter (the layers: front ends, workflow, domain packages, base)"
+    .venv/bin/lint-imports
     echo "== pytest"
     set +e
     scripts/with-test-services.sh .venv/bin/python -m pytest "$@"

@@ -3,11 +3,16 @@
 The command line prints a short message and the log path. The GUI installs its own
 presenter (``app.ui.crash``) through :func:`set_presenter`, which shows a dialog with a
 "Copy details" button. Threads are covered too (``threading.excepthook``).
+
+A dialog may only be built on the GUI thread. So a presenter is installed with a ``wake``
+callable: a crash in any other thread is queued and ``wake()`` asks the presenter's thread
+(by a queued Qt signal) to call :func:`drain_pending`, which presents what is queued there.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
 import traceback
@@ -20,12 +25,50 @@ log = logging.getLogger("app.crash")
 
 Presenter = Callable[[str, str], None]
 _presenter: Presenter | None = None
+#: Asks the presenter's thread to call drain_pending() (thread-safe, never blocks).
+_wake: Callable[[], None] | None = None
+_presenter_thread: int | None = None
+_pending: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
 
 
-def set_presenter(presenter: Presenter | None) -> None:
-    """``presenter(summary, details)`` shows a crash to the user (the GUI's dialog)."""
-    global _presenter  # noqa: PLW0603 - one process-wide crash handler by design
+def set_presenter(presenter: Presenter | None, *, wake: Callable[[], None] | None = None) -> None:
+    """``presenter(summary, details)`` shows a crash to the user (the GUI's dialog).
+
+    Call it on the thread that may present (the GUI thread). With ``wake``, crashes in
+    other threads are queued and ``wake()`` is called from the crashing thread; the
+    presenter's thread then calls :func:`drain_pending`. Without it, a crash is presented
+    in whatever thread it happens (fine for a presenter that only records or prints).
+    """
+    global _presenter, _wake, _presenter_thread  # noqa: PLW0603 - one process-wide handler
     _presenter = presenter
+    _wake = wake if presenter is not None else None
+    _presenter_thread = threading.get_ident() if presenter is not None else None
+
+
+def drain_pending() -> int:
+    """Present every crash queued by other threads (call on the presenter's thread)."""
+    shown = 0
+    while True:
+        try:
+            summary, details = _pending.get_nowait()
+        except queue.Empty:
+            return shown
+        _present(summary, details)
+        shown += 1
+
+
+def _present(summary: str, details: str) -> None:
+    presenter = _presenter
+    if presenter is not None:
+        try:
+            presenter(summary, details)
+            return
+        except Exception:  # the dialog itself failed: fall back to stderr
+            log.exception("crash dialog failed")
+    print(
+        f"vmsg: {summary}\nThis is a bug. Details are in {paths.log_path()}",
+        file=sys.stderr,
+    )
 
 
 def details_text(
@@ -45,16 +88,18 @@ def handle(exc_type: type[BaseException], exc: BaseException, tb: TracebackType 
     log.critical("unexpected error", exc_info=(exc_type, exc, tb))
     summary = f"Something went wrong: {exc_type.__name__}: {logsetup.redact(str(exc))}"
     details = details_text(exc_type, exc, tb)
-    if _presenter is not None:
+    wake = _wake
+    if wake is not None and threading.get_ident() != _presenter_thread:
+        # Never build a dialog off the GUI thread: queue it and wake that thread.
+        _pending.put((summary, details))
         try:
-            _presenter(summary, details)
+            wake()
             return
-        except Exception:  # the dialog itself failed: fall back to stderr
-            log.exception("crash dialog failed")
-    print(
-        f"vmsg: {summary}\nThis is a bug. Details are in {paths.log_path()}",
-        file=sys.stderr,
-    )
+        except Exception:  # the GUI is gone: say it here instead
+            log.exception("could not hand the crash to the GUI thread")
+            drain_pending()
+            return
+    _present(summary, details)
 
 
 def _thread_hook(args: threading.ExceptHookArgs) -> None:

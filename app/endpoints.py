@@ -1,18 +1,21 @@
 """What a profile talks to: the resolved Kaltura and Microsoft endpoints and credentials.
 
-Commands and the UI call :func:`resolve` and pass the result's pieces into the clients
-(``app.kaltura``, ``app.microsoft``), which never read settings themselves.
+The workflow (``app.workflow.services``) calls :func:`resolve` once per profile and passes
+the result's pieces into the clients (``app.kaltura``, ``app.microsoft``), which never read
+settings themselves. Resolving has no side effects: it reads settings, policy and secrets.
 
 - An organization profile's values come from the settings (with the administrator's
   policy applied) and its secrets from the OS keyring (``app.secrets``).
-- The built-in Sandbox profile needs no configuration: it uses the sandbox already
-  running for ``$VMSG_SANDBOX_DIR`` when that folder's ``sandbox.json`` names live
-  endpoints, and otherwise starts the sandbox in this process.
+- The built-in Sandbox profile needs no configuration: its endpoints come from the
+  manifest (``sandbox.json``) of a running sandbox, which the caller supplies
+  (``sandbox_manifest``): the workflow finds one running for ``$VMSG_SANDBOX_DIR`` or starts
+  one it owns and stops.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,19 +86,8 @@ def _authority_url(authority: str) -> str:
     return f"{LOGIN_HOST}/{authority.strip('/') or 'organizations'}"
 
 
-def sandbox_manifest(data_dir: Path | None = None, *, start: bool = True) -> dict[str, Any]:
-    """The manifest of the sandbox for ``data_dir``: a running one, or one started here."""
-    from app.sandbox import locate  # noqa: PLC0415
-
-    data_dir = data_dir or paths.sandbox_dir()
-    manifest = locate.live_manifest(data_dir)
-    if manifest is not None:
-        return manifest
-    if not start:
-        raise SandboxError(f"No sandbox is running for {data_dir}.")
-    from app.sandbox import runner  # noqa: PLC0415
-
-    return runner.embedded(data_dir).manifest
+#: Given the sandbox's data folder, the manifest of a sandbox running for it.
+ManifestProvider = Callable[[Path], dict[str, Any]]
 
 
 def from_sandbox_manifest(
@@ -135,14 +127,24 @@ def from_sandbox_manifest(
     )
 
 
-def resolve(profile: str | None = None, *, start_sandbox: bool = True) -> Endpoints:
-    """The endpoints of ``profile`` (default: the active one)."""
+def resolve(
+    profile: str | None = None, *, sandbox_manifest: ManifestProvider | None = None
+) -> Endpoints:
+    """The endpoints of ``profile`` (default: the active one).
+
+    A Sandbox profile needs ``sandbox_manifest``; without one it is a SandboxError.
+    """
     settings, pol = load_effective()
     name = profile or settings.active_profile
     prof = settings.profile(name)
     if prof.kind == "sandbox":
         data_dir = paths.sandbox_dir()
-        manifest = sandbox_manifest(data_dir, start=start_sandbox)
+        if sandbox_manifest is None:
+            raise SandboxError(
+                f'The profile "{name}" uses the built-in sandbox, which is not running.',
+                hint="Start the sandbox, or choose an organization profile.",
+            )
+        manifest = sandbox_manifest(data_dir)
         ep = from_sandbox_manifest(name, prof, manifest, data_dir)
         return dataclasses.replace(ep, settings=settings, policy=pol)
     k, m = prof.kaltura, prof.microsoft

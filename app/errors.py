@@ -20,9 +20,39 @@ handler (``app.crash``), which logs them and, in the GUI, shows a dialog.
     ├── MailError               templates, rendering, sending
     ├── SandboxError            the built-in sandbox could not start
     └── NotAvailableYet         a command that is planned but not built yet
+
+Besides its text, an error may carry an :class:`Action`: the next step the user can take,
+as data. Core code never names a front end's way of taking it (no ``vmsg`` command, no
+button label); the command line renders an action as the command to run, the desktop app
+as a button. ``setting`` names the setting an ``OPEN_SETTINGS`` action is about.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class Action(enum.Enum):
+    """What the user can do about an error; each front end renders it its own way."""
+
+    #: Sign in to Microsoft 365 (again) for this profile.
+    SIGN_IN = "sign_in"
+    #: Change a setting of the profile (``AppError.setting`` says which, when known).
+    OPEN_SETTINGS = "open_settings"
+    #: Try the same thing again (a busy server, a lost connection).
+    RETRY = "retry"
+    #: Check, reconnect, allow or choose another camera or microphone.
+    CHECK_DEVICE = "check_device"
+    #: Choose another file (missing, unreadable or not a video).
+    CHOOSE_FILE = "choose_file"
+    #: Finalize an interrupted take (crash recovery).
+    RECOVER_TAKE = "recover_take"
+    #: Look in Sent Items, then resend or mark as sent a message whose fate is unknown.
+    CHECK_SENT_ITEMS = "check_sent_items"
+    #: Ask the organization's administrator (consent, policy, accounts).
+    CONTACT_ADMIN = "contact_admin"
+    #: Free disk space or choose another drive.
+    FREE_DISK_SPACE = "free_disk_space"
 
 
 class AppError(Exception):
@@ -33,12 +63,25 @@ class AppError(Exception):
     """
 
     exit_code = 1
+    #: The next step for errors of this class, unless the instance says otherwise.
+    default_action: Action | None = None
 
-    def __init__(self, message: str, *, hint: str = "", details: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        details: str = "",
+        action: Action | None = None,
+        setting: str = "",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.details = details
+        self.action = action if action is not None else self.default_action
+        #: For ``Action.OPEN_SETTINGS``: the setting's dotted name (``kaltura.partner_id``).
+        self.setting = setting
 
     def user_message(self) -> str:
         """The full text to show: the message, then the hint on its own line."""
@@ -48,9 +91,13 @@ class AppError(Exception):
 class SettingsError(AppError):
     """The settings file could not be read or written."""
 
+    default_action = Action.OPEN_SETTINGS
+
 
 class PolicyError(AppError):
     """The administrator's policy file is invalid, or it forbids what was asked."""
+
+    default_action = Action.CONTACT_ADMIN
 
 
 class PolicyLockedError(PolicyError):
@@ -60,6 +107,8 @@ class PolicyLockedError(PolicyError):
 class DeviceError(AppError):
     """A camera or microphone is missing, busy, or not permitted."""
 
+    default_action = Action.CHECK_DEVICE
+
 
 class RecordingError(AppError):
     """The recorder could not start or had to stop."""
@@ -67,6 +116,8 @@ class RecordingError(AppError):
 
 class NetworkError(AppError):
     """A server could not be reached or did not answer in time. Usually worth a retry."""
+
+    default_action = Action.RETRY
 
 
 class KalturaError(AppError):
@@ -79,6 +130,8 @@ class MicrosoftError(AppError):
 
 class SignInRequired(MicrosoftError):
     """There is no usable Microsoft account for this profile: the user must sign in."""
+
+    default_action = Action.SIGN_IN
 
 
 class MailError(AppError):

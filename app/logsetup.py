@@ -155,7 +155,8 @@ def setup(*, verbose: bool = False, log_file: Path | None = None, console: bool 
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
         _installed.append(handler)
-    # MSAL logs personal data at INFO and secrets at DEBUG (platform-facts); keep it quiet.
+    # MSAL logs personal data at INFO and secrets at DEBUG (docs/protocols.md, "Identity:
+    # MSAL Python behaviour we depend on"); keep it quiet.
     logging.getLogger("msal").setLevel(logging.DEBUG if verbose else logging.WARNING)
     for noisy in ("urllib3", "werkzeug", "PIL"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)

@@ -67,38 +67,8 @@ from app.microsoft.graph import GraphClient  # noqa: E402
 from app.sandbox.certs import ensure_certificates, server_ssl_context  # noqa: E402
 from app.sandbox.httpd import FaultConfig  # noqa: E402
 from app.sandbox.kaltura import start_kaltura  # noqa: E402
-from app.sandbox.microsoft import MicrosoftSandbox, start_microsoft  # noqa: E402
-
-
-class DeviceCodeToken:
-    """Signs in to the identity sandbox with the device-code grant (approved at once)."""
-
-    def __init__(self, ms: MicrosoftSandbox, scopes: str) -> None:
-        self.ms, self.scopes, self._token = ms, scopes, ""
-
-    def access_token(self, force_refresh: bool = False) -> str:
-        if self._token and not force_refresh:
-            return self._token
-        s = self.ms.session()
-        dc = s.post(
-            f"{self.ms.authority}/oauth2/v2.0/devicecode",
-            data={"client_id": self.ms.client_id, "scope": self.scopes},
-            timeout=10,
-        ).json()
-        tok = s.post(
-            f"{self.ms.authority}/oauth2/v2.0/token",
-            data={
-                "client_id": self.ms.client_id,
-                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                "device_code": dc["device_code"],
-            },
-            timeout=10,
-        ).json()
-        self._token = str(tok["access_token"])
-        return self._token
-
-    def handle_claims_challenge(self, claims: str) -> None:
-        self._token = ""
+from app.sandbox.microsoft import start_microsoft  # noqa: E402
+from app.sandbox.testing import DeviceCodeToken  # noqa: E402
 
 
 def make_take(folder: Path, seconds: float) -> Path:

@@ -56,6 +56,8 @@ from app.kaltura.client import KalturaClient  # noqa: E402
 from app.kaltura.policy import ChunkPolicy  # noqa: E402
 from app.kaltura.session import AppTokenCredentials, KalturaSession  # noqa: E402
 from app.kaltura.uploader import EntryMetadata, Uploader, UploadTimeouts  # noqa: E402
+from app.sandbox.testing import KalturaProcess as Sandbox  # noqa: E402
+from app.sandbox.testing import sha256_file  # noqa: E402
 
 MB = 1_000_000
 USER = "bench@example.com"
@@ -65,80 +67,12 @@ CACHE = Path(tempfile.gettempdir()) / "vmsg-bench-cache"
 # --------------------------------------------------------------------------- the sandbox
 
 
-def serve_main(data_dir: str) -> int:
-    """Child process: run the Kaltura sandbox until stdin closes."""
-    from app.sandbox.kaltura import start_kaltura
-
-    service, server = start_kaltura(Path(data_dir), conversion_seconds=1.0)
-    print(json.dumps({"url": server.url, **service.manifest()}), flush=True)
-    sys.stdin.read()
-    server.stop()
-    service.close()
-    return 0
-
-
-class Sandbox:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(data_dir)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.manifest = json.loads(self.proc.stdout.readline())
-        self.url: str = self.manifest["url"]
-        self.http = requests.Session()
-        self.http.trust_env = False
-
-    def faults(self, **cfg: Any) -> None:
-        r = self.http.put(f"{self.url}/_sandbox/faults", json=cfg, timeout=10)
-        r.raise_for_status()
-
-    def clear_log(self) -> None:
-        self.http.post(f"{self.url}/_sandbox/requests/clear", timeout=10).raise_for_status()
-
-    def request_log(self) -> list[dict[str, Any]]:
-        r = self.http.get(f"{self.url}/_sandbox/requests", timeout=30)
-        r.raise_for_status()
-        log: list[dict[str, Any]] = r.json()
-        return log
-
-    def expire_sessions(self) -> None:
-        self.http.post(f"{self.url}/_sandbox/expire-sessions", json={}, timeout=10)
-
-    def content_sha256(self, entry_id: str) -> str:
-        files = list((self.data_dir / "kaltura" / "content" / entry_id).glob("source-*"))
-        assert len(files) == 1, files
-        return sha256_file(files[0])
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
 def session_for(sb: Sandbox, timeout: tuple[float, float] = (10, 60)) -> KalturaSession:
     tok = sb.manifest["app_token"]
     client = KalturaClient(sb.url, partner_id=int(sb.manifest["partner_id"]), timeout=timeout)
     return KalturaSession(
         client, AppTokenCredentials(tok["id"], tok["token"], tok["hash_type"]), user_id=USER
     )
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def random_file(path: Path, size: int) -> Path:
@@ -291,7 +225,9 @@ def stop_to_ready_recorder(
     sb: Sandbox, tmp: Path, take_seconds: int, trials: int
 ) -> dict[str, Any]:
     """The same measurement with the app's real Recorder (synthetic camera and microphone,
-    720p30) writing the take while the uploader follows it."""
+    720p30) writing the take while the uploader follows it, fed by the recorder's FileGrew
+    events as the app's TakeSession does (no polling of the file)."""
+    from app.recorder.events import FileGrew, RecorderEvent
     from app.recorder.recorder import Recorder
     from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone
 
@@ -301,13 +237,19 @@ def stop_to_ready_recorder(
         session = session_for(sb)
         up = Uploader(session, state_dir=tmp / f"rec-{trial}")
         out = tmp / f"rec-{trial}.mp4"
-        rec = Recorder(out, SyntheticCamera(), SyntheticMicrophone(), preset="720p30")
+        jobs: list[Any] = []
+
+        def feed(event: RecorderEvent, jobs: list[Any] = jobs) -> None:
+            if isinstance(event, FileGrew) and jobs:
+                jobs[0].feed(event.bytes)
+
+        rec = Recorder(out, SyntheticCamera(), SyntheticMicrophone(), preset="720p30",
+                       on_event=feed)  # fmt: skip
+        rec.prepare()  # the file exists from here on
+        job = up.begin(out, EntryMetadata(name=f"recorded {trial}"), growing=True, fed=True)
+        jobs.append(job)
         rec.start()
         rec.wait_started(30)
-        deadline = time.monotonic() + 30
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        job = up.begin(out, EntryMetadata(name=f"recorded {trial}"), growing=True)
         time.sleep(take_seconds)
         t_stop = time.perf_counter()  # the user presses stop
         take = rec.stop()
@@ -332,6 +274,7 @@ def stop_to_ready_recorder(
     med_s, med_a = statistics.median(streaming), statistics.median(after)
     return {
         "recorder": "app.recorder.Recorder, SyntheticCamera + SyntheticMicrophone, 720p30",
+        "fed_by": "FileGrew events",
         "take_seconds": take_seconds,
         "take_mb": [round(x / MB, 2) for x in sizes],
         "take_mbit_s": round(statistics.median(sizes) * 8 / take_seconds / MB, 2),
@@ -586,8 +529,6 @@ def throughput(sb: Sandbox, tmp: Path, size: int, rounds: int = 3) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--serve"]:
-        return serve_main(argv[1])
     if argv[:1] == ["--child"]:
         return child_main(*argv[1:5])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

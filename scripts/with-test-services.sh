@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a command with the services the test suite needs, each private to this run:
 #   - a PulseAudio daemon with a null sink whose monitor is the default input: a real,
-#     clocked microphone on a machine without a sound card (platform-facts, "Sound");
+#     clocked microphone on a machine without a sound card (docs/protocols.md, "Audio");
 #   - Xvfb on a free display, exported as VMSG_TEST_DISPLAY for tests that need a real
 #     window (the rest run offscreen);
 #   - a private D-Bus session with an unlocked gnome-keyring: a real Secret Service.

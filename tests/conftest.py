@@ -1,13 +1,18 @@
-"""Test-wide setup: offscreen Qt, isolated user directories, warnings as errors.
+"""Test-wide setup: offscreen Qt, isolated user directories, warnings and errors as failures.
 
 Every test runs with its own XDG config/data/state/cache dirs (and no policy unless it
-sets ``VMSG_POLICY``), so nothing touches the real user's files.
+sets ``VMSG_POLICY``), so nothing touches the real user's files. Python warnings fail a
+test (``filterwarnings = error``), Qt warnings too (``qt_log_level_fail``), and so does any
+log record at ERROR or above that the test did not declare with ``allow_error_log``: an
+unexpected "callback failed" or "encoder failed" is a bug even when the test passes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Must happen before any QApplication exists: pytest-qt aborts without a platform.
@@ -21,6 +26,50 @@ pytest_plugins = [
     "tests.fixtures.sandbox_microsoft",
     "tests.fixtures.sandbox_all",
 ]
+
+
+class _ErrorRecords(logging.Handler):
+    """Collects every record at ERROR or above, from any logger and any thread."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def unexpected(self) -> list[str]:
+        out = []
+        for record in self.records:
+            text = record.getMessage()
+            if not any(p.search(text) for p in self.allowed):
+                out.append(f"{record.levelname} {record.name}: {text}")
+        return out
+
+
+@pytest.fixture(autouse=True)
+def _error_logs_fail_the_test() -> Iterator[_ErrorRecords]:
+    handler = _ErrorRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+    unexpected = handler.unexpected()
+    if unexpected:
+        pytest.fail("unexpected error log records:\n" + "\n".join(unexpected), pytrace=False)
+
+
+@pytest.fixture
+def allow_error_log(_error_logs_fail_the_test: _ErrorRecords) -> Callable[[str], None]:
+    """``allow_error_log(regex)``: this test expects error records matching ``regex``."""
+
+    def allow(pattern: str) -> None:
+        _error_logs_fail_the_test.allowed.append(re.compile(pattern))
+
+    return allow
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """The Kaltura API v3 wire layer: one POST per call, JSON in and out, typed errors.
 
-What it guarantees (api-contract A1, A2, A6):
+What it guarantees (docs/protocols.md, "Kaltura: request encoding", "Kaltura: responses and
+errors" and "Kaltura: the official Python client"):
 
 - Requests go to ``{service_url}/api_v3/service/{service}/action/{action}`` with a JSON body
   and ``Content-Type: application/json`` exactly: Kaltura compares the header as a plain
@@ -17,17 +18,15 @@ What it guarantees (api-contract A1, A2, A6):
   private deployments), and ``http://`` only for loopback hosts (the sandbox).
 - No redirects are followed: a POST with a KS must not be replayed to another host.
 - Timeouts are per call: a final upload chunk may wait up to 45 s on the server for parked
-  chunks, unlike the official client's fixed 10 s (A6.2).
+  chunks, unlike the official client's fixed 10 s.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
 import secrets
-import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,9 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from app import __version__
+from app import __version__, net
 from app.kaltura.errors import (
     KalturaAPIError,
     KalturaConfigError,
@@ -57,68 +55,15 @@ __all__ = [
     "is_loopback_url",
 ]
 
+is_loopback_host = net.is_loopback_host
+is_loopback_url = net.is_loopback_url
+
 log = logging.getLogger(__name__)
 
 #: (connect, read) seconds for ordinary calls.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 USER_AGENT = f"VideoMessaging/{__version__} python-requests/{requests.__version__}"
 CLIENT_TAG = f"vmsg-{__version__}"
-
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def is_loopback_url(url: str) -> bool:
-    return is_loopback_host(urlsplit(url).hostname)
-
-
-class _TLSAdapter(HTTPAdapter):
-    """An adapter whose SSL context refuses anything older than TLS 1.2 and never skips
-    certificate checks, whatever a caller passes as ``verify``."""
-
-    def __init__(self, ca_file: Path | None = None, **kwargs: Any) -> None:
-        ctx = ssl.create_default_context()
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.check_hostname = True
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        if ca_file is not None:
-            ctx.load_verify_locations(cafile=str(ca_file))
-        self.ssl_context = ctx
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self.ssl_context
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        proxy_kwargs["ssl_context"] = self.ssl_context
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
-
-    def send(  # noqa: PLR0917 - the signature of HTTPAdapter.send
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: bool | str = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        if verify is False:
-            raise KalturaConfigError(
-                "Refusing to talk to Kaltura without checking its certificate.",
-                hint="Certificate verification cannot be turned off; add your CA file instead.",
-            )
-        return super().send(request, stream, timeout, verify, cert, proxies)
 
 
 @dataclass
@@ -173,14 +118,10 @@ class KalturaClient:
         self.stats = TransferStats()
         self._stats_lock = threading.Lock()
         self.ca_file = ca_file
-        self.http = session or requests.Session()
-        adapter = _TLSAdapter(ca_file, pool_connections=4, pool_maxsize=pool_size)
-        self.http.mount("https://", adapter)
-        self.http.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
+        # The shared TLS rules (app.net); a given session gets them mounted too.
+        self.http = net.mount(session or requests.Session(), pool_size=pool_size)
+        net.trust(self.http, ca_file)
         self.http.headers["User-Agent"] = USER_AGENT
-        if ca_file is not None:
-            # An explicit path also wins over REQUESTS_CA_BUNDLE (platform-facts).
-            self.http.verify = str(ca_file)
 
     # ------------------------------------------------------------------ public API
 

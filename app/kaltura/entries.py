@@ -17,7 +17,7 @@ from typing import Any
 from app.kaltura.errors import KalturaAPIError, KalturaSettingsError, UploadError
 from app.kaltura.session import Caller
 
-# Entry statuses (contract A4).
+# Entry statuses (docs/protocols.md, "Kaltura: entries and categories").
 ERROR_IMPORTING, ERROR_CONVERTING = -2, -1
 IMPORT, PRECONVERT, READY, DELETED, PENDING, MODERATE, BLOCKED, NO_CONTENT = range(8)
 _ERRORS = (ERROR_IMPORTING, ERROR_CONVERTING, DELETED, BLOCKED)

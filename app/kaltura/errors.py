@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import KalturaError, NetworkError
+from app.errors import Action, KalturaError, NetworkError
 
 
 class KalturaAPIError(KalturaError):
@@ -47,7 +47,8 @@ class KalturaAPIError(KalturaError):
         self.server_message = server_message
         self.args_dict: dict[str, str] = dict(args or {})
         self.service = service
-        self.action = action
+        #: The API action that was refused (``AppError.action`` is the user's next step).
+        self.api_action = action
 
     # ``args`` is taken by BaseException (the constructor arguments); expose Kaltura's
     # arguments under a name that cannot be confused with it.
@@ -74,13 +75,16 @@ class KalturaResponseError(KalturaError):
 class KalturaSettingsError(KalturaError):
     """A profile setting is wrong; ``setting`` names it (``partner_id``, ``app_token`` ...)."""
 
+    default_action = Action.OPEN_SETTINGS
+
     def __init__(self, setting: str, message: str, *, hint: str = "", details: str = "") -> None:
-        super().__init__(message, hint=hint, details=details)
-        self.setting = setting
+        super().__init__(message, hint=hint, details=details, setting=setting)
 
 
 class KalturaConfigError(KalturaError):
     """The client was configured in a way that would be unsafe (plain http, no verification)."""
+
+    default_action = Action.OPEN_SETTINGS
 
 
 class KalturaNetworkError(NetworkError):
@@ -115,6 +119,10 @@ class UploadError(KalturaError):
 
 class UploadCancelled(UploadError):
     """The user cancelled the upload."""
+
+
+class UploadSuspended(UploadError):
+    """The upload was put aside (the app is closing); it resumes from where it stopped."""
 
 
 def normalize_args(raw: Any) -> dict[str, str]:

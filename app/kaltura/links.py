@@ -166,7 +166,7 @@ def thumbnail_url(
     vid_sec: float | None = None,
     version: int | None = None,
 ) -> str:
-    """Kaltura's thumbnail API URL for an entry (contract A4)."""
+    """Kaltura's thumbnail API URL for an entry (docs/protocols.md, "Kaltura: delivery URLs")."""
     pid = endpoint.partner_id
     base = player_base(endpoint.service_url)
     url = f"{base}/p/{pid}/sp/{pid}00/thumbnail/entry_id/{quote(entry_id, safe='')}"

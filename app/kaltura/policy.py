@@ -91,7 +91,8 @@ class ChunkPolicy:
 
 
 class Backoff:
-    """Capped exponential backoff with full jitter; ``reset()`` after a success."""
+    """Capped exponential backoff with full jitter; ``reset()`` after a success. Thread-safe
+    (an upload's parallel chunks share one)."""
 
     def __init__(
         self,
@@ -106,14 +107,17 @@ class Backoff:
         self.floor = floor
         self.attempt = 0
         self._rng = rng or random.Random()
+        self._lock = threading.Lock()
 
     def next_delay(self, retry_after: float | None = None) -> float:
-        ceiling = min(self.cap, self.base * (2**self.attempt))
-        self.attempt = min(self.attempt + 1, 30)
-        delay = max(self.floor, self._rng.uniform(0, ceiling))
+        with self._lock:
+            ceiling = min(self.cap, self.base * (2**self.attempt))
+            self.attempt = min(self.attempt + 1, 30)
+            delay = max(self.floor, self._rng.uniform(0, ceiling))
         if retry_after is not None and retry_after > 0:
             delay = max(delay, min(retry_after, self.cap))
         return delay
 
     def reset(self) -> None:
-        self.attempt = 0
+        with self._lock:
+            self.attempt = 0

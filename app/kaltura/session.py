@@ -1,6 +1,6 @@
 """Kaltura sessions (KS): start them, keep them fresh, and say clearly which setting is wrong.
 
-Ways to sign in (api-contract A3):
+Ways to sign in (docs/protocols.md, "Kaltura: sessions (KS)"):
 
 - **Application token** (the normal way for a desktop app): ``session.startWidgetSession``
   with widget id ``"_" + partner_id`` gives a widget KS; ``appToken.startSession`` with

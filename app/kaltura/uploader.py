@@ -1,6 +1,15 @@
 """Resumable uploads to Kaltura that follow a growing recording, survive faults and restarts.
 
-One :class:`UploadJob` uploads one local file into one upload token (api-contract A4):
+One :class:`UploadJob` uploads one local file into one upload token (docs/protocols.md,
+"Kaltura: upload tokens"). This module is the chunk scheduler; the rest of an upload lives
+beside it:
+
+- :mod:`app.kaltura.upload_state`: what a job writes down to resume after a restart;
+- :mod:`app.kaltura.file_guard`: the local file, read at offsets, proven unchanged;
+- :mod:`app.kaltura.upload_calls`: the Kaltura calls, each retried by
+- :mod:`app.kaltura.retry`: the one retry helper, which a cancel interrupts at once.
+
+The steps of a job:
 
 1. **Create** (each step persisted before the next, so a restart never repeats one):
    ``uploadToken.add``, ``media.add`` (name, description, tags, referenceId) and
@@ -9,9 +18,11 @@ One :class:`UploadJob` uploads one local file into one upload token (api-contrac
    calls ``media.updateContent`` at the end instead, so links already sent keep working.)
 2. **Stream**: the recorder only ever appends to its fragmented MP4, so every byte below
    the file's current size is final. Completed bytes go up in chunks: the first with
-   ``resume=false`` (it must, A4), the rest ``resume=true`` with an explicit ``resumeAt``,
-   so chunks may run in parallel and the server merges them. While the file grows, whatever
-   is available is sent whenever the pipe is idle, so at stop only a small tail is left.
+   ``resume=false`` (it must), the rest ``resume=true`` with an explicit ``resumeAt``, so
+   chunks may run in parallel and the server merges them. A file the app records is *fed*:
+   the recorder says how many bytes are final (:meth:`UploadJob.feed`, from its
+   ``FileGrew`` events) and the job sends them at once, without polling; any other growing
+   file is looked at every ``poll_seconds``. At stop only a small tail is left.
    The caller says when the file is complete with :meth:`UploadJob.finish`.
 3. **Finish**: a last chunk (possibly empty) with ``finalChunk=true`` at ``resumeAt=size``;
    its read timeout covers the server's 45 s wait for parked chunks.
@@ -21,36 +32,25 @@ and jitter for as long as the job is not cancelled. After an ambiguous failure (
 may have been stored, the answer lost) ``uploadToken.get`` says whether the chunk landed,
 so confirmed bytes are never sent twice. The KS is renewed by the session.
 
-Durability: the job's state (token id, entry id, the server-confirmed offset, the file's
-identity) is a JSON file in ``state_dir``, rewritten atomically after every confirmed chunk.
-:meth:`Uploader.resume_pending` at start-up picks up every unfinished job; each resumes from
-``uploadToken.get``'s ``uploadedFileSize``, never from its own notes.
-
-Safety: the file's identity is its device/inode while running, plus SHA-256 of the first
-and of the last confirmed 64 KiB (checked on resume and before the final chunk) and a 4 KiB
-probe below the send frontier (checked continuously). A file that shrinks, is replaced, or
-changes below what was sent stops the job with :class:`UploadError`; nothing is uploaded
-as garbage.
+Durability: after every confirmed chunk the state is rewritten atomically.
+:meth:`Uploader.resume_pending` at start-up picks up every unfinished job; each resumes
+from ``uploadToken.get``'s ``uploadedFileSize``, never from its own notes.
 
 Progress and health are :class:`UploadEvent` values given to ``on_event`` (from the job's
-thread); cancellation is :meth:`UploadJob.cancel`, which deletes the token and the entry
-unless asked to keep the entry.
+thread); :meth:`UploadJob.cancel` stops and deletes the token and the entry (unless asked to
+keep the entry); :meth:`UploadJob.suspend` stops and keeps everything, to resume later.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,21 +59,39 @@ from app.kaltura.errors import (
     KalturaNetworkError,
     UploadCancelled,
     UploadError,
+    UploadSuspended,
 )
+from app.kaltura.file_guard import PROBE_BYTES, FileGuard, same_start
 from app.kaltura.policy import Backoff, ChunkPolicy
+from app.kaltura.retry import Halted, Retrier
 from app.kaltura.session import Caller
+from app.kaltura.upload_calls import (
+    TOKEN_CLOSED,
+    TOKEN_DELETED,
+    TOKEN_FULL,
+    TOKEN_TIMED_OUT,
+    UploadCalls,
+    UploadTimeouts,
+    field,
+)
+from app.kaltura.upload_state import FileIdentity, JobStatus, UploadState, UploadStore
+
+__all__ = [
+    "PROBE_BYTES",
+    "EntryMetadata",
+    "FileIdentity",
+    "JobStatus",
+    "UploadEvent",
+    "UploadJob",
+    "UploadResult",
+    "UploadState",
+    "UploadStore",
+    "UploadTimeouts",
+    "Uploader",
+]
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
-HEAD_BYTES = 64 * 1024
-TAIL_BYTES = 64 * 1024
-PROBE_BYTES = 4 * 1024
-
-# Upload token statuses (A4).
-TOKEN_PENDING, TOKEN_PARTIAL, TOKEN_FULL, TOKEN_CLOSED, TOKEN_TIMED_OUT, TOKEN_DELETED = range(6)
-
-JobStatus = Literal["active", "done", "failed", "cancelled"]
 EventKind = Literal[
     "created", "progress", "retrying", "finalizing", "done", "failed", "cancelled", "warning"
 ]
@@ -85,15 +103,6 @@ class EntryMetadata:
     description: str = ""
     tags: str = ""
     reference_id: str = ""
-
-
-@dataclass(frozen=True)
-class UploadTimeouts:
-    connect: float = 10.0
-    #: Read timeout of ordinary calls and non-final chunks.
-    read: float = 60.0
-    #: Read timeout of the final chunk: the server may wait 45 s for parked chunks.
-    final_read: float = 75.0
 
 
 @dataclass(frozen=True)
@@ -117,62 +126,6 @@ class UploadEvent:
     retry_in: float | None = None
 
 
-@dataclass
-class FileIdentity:
-    dev: int = 0
-    ino: int = 0
-    size: int = 0
-    mtime_ns: int = 0
-    head_len: int = 0
-    head_sha256: str = ""
-    tail_start: int = 0
-    tail_len: int = 0
-    tail_sha256: str = ""
-
-
-@dataclass
-class UploadState:
-    """Everything needed to resume a job after a restart (JSON in ``state_dir``)."""
-
-    job_id: str
-    path: str
-    metadata: dict[str, str]
-    mode: Literal["new", "replace"] = "new"
-    token_id: str = ""
-    entry_id: str = ""
-    content_attached: bool = False
-    #: Bytes the server confirmed contiguous, as last seen (the server's word wins).
-    confirmed: int = 0
-    file_complete: bool = False
-    final_size: int | None = None
-    finalized: bool = False
-    status: JobStatus = "active"
-    category_id: int | None = None
-    category_done: bool = False
-    identity: FileIdentity = field(default_factory=FileIdentity)
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    error: str = ""
-    version: int = STATE_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UploadState:
-        if data.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported upload state version {data.get('version')!r}")
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        ident = kwargs.get("identity") or {}
-        id_known = {f.name for f in fields(FileIdentity)}
-        kwargs["identity"] = FileIdentity(**{k: v for k, v in ident.items() if k in id_known})
-        state = cls(**kwargs)
-        if not state.job_id or not state.path:
-            raise ValueError("upload state without job id or path")
-        return state
-
-
 @dataclass(frozen=True)
 class UploadResult:
     job_id: str
@@ -185,55 +138,6 @@ class UploadResult:
     failed_chunk_bytes: int
     #: The offset the server reported when this process (re)started the job.
     resumed_from: int
-
-
-class UploadStore:
-    """The directory of upload state files; writes are atomic (temp file + replace)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.dir = Path(state_dir)
-
-    def path_for(self, job_id: str) -> Path:
-        return self.dir / f"{job_id}.json"
-
-    def save(self, state: UploadState, *, durable: bool = True) -> None:
-        """Write ``state`` atomically. ``durable=False`` skips the fsync: for progress
-        notes, which only save a round trip on resume (the server's offset wins anyway)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        state.updated_at = time.time()
-        data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                if durable:
-                    os.fsync(f.fileno())
-            Path(tmp).replace(self.path_for(state.job_id))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def remove(self, job_id: str) -> None:
-        self.path_for(job_id).unlink(missing_ok=True)
-
-    def load_all(self) -> list[UploadState]:
-        """Every readable state; unreadable files are moved aside, never deleted."""
-        out: list[UploadState] = []
-        if not self.dir.is_dir():
-            return out
-        for p in sorted(self.dir.glob("*.json")):
-            try:
-                out.append(UploadState.from_json(json.loads(p.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("unreadable upload state %s (%s); moved aside", p, exc)
-                with contextlib.suppress(OSError):
-                    p.replace(p.with_suffix(f".bad-{int(time.time())}"))
-        return out
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class _Ranges:
@@ -264,8 +168,8 @@ class _Ranges:
         self._r = []
 
 
-class _Stopped(Exception):
-    """Internal: the job must stop now (cancel); carries nothing."""
+class _Resend(Exception):
+    """Internal: the final chunk found bytes missing; resend from the server's offset."""
 
 
 class UploadJob:
@@ -277,20 +181,18 @@ class UploadJob:
         state: UploadState,
         *,
         resuming: bool,
+        fed: bool = False,
     ) -> None:
         self.uploader = uploader
-        self.caller = uploader.caller
         self.state = state
         self.resuming = resuming
         self.policy = uploader.policy_factory()
-        self.backoff = uploader.backoff_factory()
-        self.timeouts = uploader.timeouts
-        #: Set by cancel(); ``_halt`` also stops workers when the job fails.
-        self._cancel = threading.Event()
+        #: Set by cancel() and suspend(); also set to stop sibling chunks when one fails.
         self._halt = threading.Event()
+        self._cancel = threading.Event()
+        self._suspended = threading.Event()
         self._keep_entry = False
         self._stale_mark: tuple[int, float] | None = None
-        self._last_head_check = 0.0
         self._acked = 0
         self._complete = threading.Event()
         if state.file_complete:
@@ -299,10 +201,10 @@ class UploadJob:
         self._ready = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
-        self._file: Any = None
-        self._file_lock = threading.Lock()
+        #: Bytes the recorder said are final (fed mode); None: poll the file's size.
+        self._fed: int | None = 0 if fed else None
+        self._guard = FileGuard(state.path, state.identity, resuming=resuming)
         self._ranges = _Ranges()
-        self._probe: tuple[int, str] | None = None
         self._result: UploadResult | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -311,6 +213,8 @@ class UploadJob:
         self.resumed_from = 0
         self._rate_window: list[tuple[float, int]] = []
         self._first_sent = state.confirmed > 0
+        self.retrier = Retrier(uploader.backoff_factory(), self._halt, on_retry=self._on_retry)
+        self.calls = UploadCalls(uploader.caller, self.retrier, uploader.timeouts)
         if state.entry_id and (state.content_attached or state.mode == "replace"):
             self._ready.set()
 
@@ -331,6 +235,14 @@ class UploadJob:
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    def feed(self, final_bytes: int) -> None:
+        """The recorder says the first ``final_bytes`` of the file are final: send them."""
+        with self._lock:
+            if self._fed is None:
+                self._fed = 0
+            self._fed = max(self._fed, int(final_bytes))
+        self._wake.set()
 
     def finish(self, final_size: int | None = None) -> None:
         """The file is complete (the recorder stopped): upload the rest and finalize.
@@ -355,12 +267,24 @@ class UploadJob:
             # Not running: clean up here.
             self._cleanup_cancelled()
 
+    def suspend(self) -> None:
+        """Stop without deleting anything: the job resumes at the next start-up."""
+        self._suspended.set()
+        self._halt.set()
+        self._wake.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the job's thread to end; True when it has."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
     def wait_entry(self, timeout: float | None = None) -> str:
         """The entry id, once the entry exists and has the token attached."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._ready.wait(0.05):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError("the entry was not created in time")
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the entry was not created in time")
         if not self.state.entry_id:
             self._raise_if_failed()
         return self.state.entry_id
@@ -392,7 +316,7 @@ class UploadJob:
             self._result = result
             return result
         finally:
-            self._close_file()
+            self._guard.close()
             self._done.set()
             self._ready.set()
             self.uploader._forget(self)
@@ -410,22 +334,27 @@ class UploadJob:
     def _run(self) -> UploadResult:
         st = self.state
         try:
-            self._open_file()
+            self._guard.open()
             self._create()  # each step is skipped when a previous run did it
             self._sync_with_server(first=True)
             if not st.finalized:
                 self._pump()
             self._after_upload()
-        except (_Stopped, UploadCancelled):
-            if not self._cancel.is_set():
-                raise
-            self._cleanup_cancelled()
-            raise UploadCancelled(
-                "The upload was cancelled.",
-                hint="The video was not kept in Kaltura."
-                if not self._keep_entry
-                else "The entry was kept in Kaltura.",
-            ) from None
+        except (Halted, UploadCancelled):
+            if self._cancel.is_set():
+                self._cleanup_cancelled()
+                raise UploadCancelled(
+                    "The upload was cancelled.",
+                    hint="The video was not kept in Kaltura."
+                    if not self._keep_entry
+                    else "The entry was kept in Kaltura.",
+                ) from None
+            if self._suspended.is_set():
+                raise UploadSuspended(
+                    "The upload was paused.",
+                    hint="It continues from where it stopped the next time the app starts.",
+                ) from None
+            raise
         except UploadError as exc:
             self._fail(exc.message)
             raise
@@ -457,62 +386,39 @@ class UploadJob:
     def _persist(self, *, durable: bool = True) -> None:
         self.uploader.store.save(self.state, durable=durable)
 
-    # ------------------------------------------------------------------ retries
-
-    def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` until it does not raise a network error, or the job is cancelled."""
-        while True:
-            self._check_cancel()
-            try:
-                result = fn()
-            except KalturaNetworkError as exc:
-                self._check_cancel()
-                delay = self.backoff.next_delay(exc.retry_after)
-                log.info("%s failed (%s); retrying in %.2f s", what, exc.message, delay)
-                self._emit("retrying", message=f"{what}: {exc.message}", retry_in=delay)
-                if self._halt.wait(delay):
-                    raise _Stopped() from None
-                continue
-            self.backoff.reset()
-            return result
-
-    def _check_cancel(self) -> None:
-        if self._halt.is_set():
-            raise _Stopped()
-
-    def _timeout(self, final: bool = False) -> tuple[float, float]:
-        t = self.timeouts
-        return (t.connect, t.final_read if final else t.read)
+    def _on_retry(self, what: str, exc: KalturaNetworkError, delay: float) -> None:
+        self._emit("retrying", message=f"{what}: {exc.message}", retry_in=delay)
 
     # ------------------------------------------------------------------ creation
 
     def _create(self) -> None:
         st = self.state
         if not st.token_id:
-            params: dict[str, Any] = {
-                "objectType": "KalturaUploadToken",
-                "fileName": Path(st.path).name,
-            }
-            if st.file_complete and st.final_size is not None:
-                params["fileSize"] = st.final_size
             t0 = time.monotonic()
-            token = self._retrying(
-                "uploadToken.add",
-                lambda: self.caller.call(
-                    "uploadToken", "add", {"uploadToken": params}, timeout=self._timeout()
-                ),
-            )
+            size = st.final_size if st.file_complete else None
+            st.token_id = self.calls.add_token(Path(st.path).name, size)
             self.policy.record_latency(time.monotonic() - t0)
-            st.token_id = str(_field(token, "id"))
             self._persist()
         if st.mode == "replace":
             self._ready.set()
             return
         if not st.entry_id:
-            st.entry_id = self._add_entry()
+            md = st.metadata
+            st.entry_id = self.calls.add_entry(
+                {
+                    "objectType": "KalturaMediaEntry",
+                    "mediaType": 1,
+                    "name": md.get("name") or Path(st.path).stem,
+                    "description": md.get("description", ""),
+                    "tags": md.get("tags", ""),
+                    "referenceId": md.get("reference_id") or st.job_id,
+                }
+            )
             self._persist()
         if not st.content_attached:
-            self._attach()
+            self.calls.give_token(
+                "addContent", st.entry_id, st.token_id, "ENTRY_ALREADY_WITH_CONTENT"
+            )
             st.content_attached = True
             self._persist()
         self._ready.set()
@@ -520,233 +426,23 @@ class UploadJob:
         if st.category_id is not None and not st.category_done:
             self._assign_category()
 
-    def _add_entry(self) -> str:
-        st = self.state
-        md = st.metadata
-        entry = {
-            "objectType": "KalturaMediaEntry",
-            "mediaType": 1,
-            "name": md.get("name") or Path(st.path).stem,
-            "description": md.get("description", ""),
-            "tags": md.get("tags", ""),
-            "referenceId": md.get("reference_id") or st.job_id,
-        }
-        ref = str(entry["referenceId"])
-        while True:
-            self._check_cancel()
-            try:
-                res = self.caller.call("media", "add", {"entry": entry}, timeout=self._timeout())
-            except KalturaNetworkError as exc:
-                # The entry may exist already (answer lost): find it by its reference id.
-                found = self._find_by_reference(ref) if exc.maybe_processed else None
-                if found:
-                    return found
-                delay = self.backoff.next_delay(exc.retry_after)
-                self._emit("retrying", message=f"media.add: {exc.message}", retry_in=delay)
-                if self._halt.wait(delay):
-                    raise _Stopped() from None
-                continue
-            self.backoff.reset()
-            return str(_field(res, "id"))
-
-    def _find_by_reference(self, ref: str) -> str | None:
-        try:
-            res = self.caller.call(
-                "media",
-                "list",
-                {"filter": {"objectType": "KalturaMediaEntryFilter", "referenceIdEqual": ref}},
-                timeout=self._timeout(),
-            )
-        except (KalturaNetworkError, KalturaAPIError):
-            return None
-        objs = res.get("objects") if isinstance(res, dict) else None
-        if isinstance(objs, list):
-            for obj in objs:
-                if isinstance(obj, dict) and obj.get("referenceId") == ref and obj.get("id"):
-                    return str(obj["id"])
-        return None
-
-    def _resource(self) -> dict[str, Any]:
-        return {"objectType": "KalturaUploadedFileTokenResource", "token": self.state.token_id}
-
-    def _give_token_to_entry(self, action: str, done_already: str) -> None:
-        """media.addContent / media.updateContent with this job's token, retried.
-
-        ``done_already`` is the error a retry gets when the first call's answer was lost
-        but the server had done it: that is success, not a failure.
-        """
-        st = self.state
-        try:
-            self._retrying(
-                f"media.{action}",
-                lambda: self.caller.call(
-                    "media",
-                    action,
-                    {"entryId": st.entry_id, "resource": self._resource()},
-                    timeout=self._timeout(),
-                ),
-            )
-        except KalturaAPIError as exc:
-            if exc.code != done_already:
-                raise
-
-    def _attach(self) -> None:
-        self._give_token_to_entry("addContent", "ENTRY_ALREADY_WITH_CONTENT")
-
     def _assign_category(self) -> None:
         st = self.state
-        try:
-            self._retrying(
-                "categoryEntry.add",
-                lambda: self.caller.call(
-                    "categoryEntry",
-                    "add",
-                    {
-                        "categoryEntry": {
-                            "objectType": "KalturaCategoryEntry",
-                            "categoryId": st.category_id,
-                            "entryId": st.entry_id,
-                        }
-                    },
-                    timeout=self._timeout(),
-                ),
-            )
-        except KalturaAPIError as exc:
-            if exc.code != "CATEGORY_ENTRY_ALREADY_EXISTS":
-                self._emit("warning", message=f"The category could not be set: {exc.message}")
+        assert st.category_id is not None
+        warning = self.calls.add_to_category(st.entry_id, st.category_id)
+        if warning:
+            self._emit("warning", message=warning)
         st.category_done = True
         self._persist()
 
-    # ------------------------------------------------------------------ file access
-
-    def _open_file(self) -> None:
-        st = self.state
-        try:
-            f = open(st.path, "rb")  # noqa: SIM115 - kept open for the whole job
-        except FileNotFoundError:
-            raise UploadError(
-                f"The video file {st.path} is gone, so its upload cannot continue.",
-                hint="Record or choose the video again.",
-            ) from None
-        except OSError as exc:
-            raise UploadError(
-                f"The video file {st.path} cannot be read: {exc.strerror}.",
-                hint="Check that the file is not locked by another program.",
-            ) from exc
-        self._file = f
-        stt = os.fstat(f.fileno())
-        ident = st.identity
-        if not self.resuming:
-            ident.dev, ident.ino = stt.st_dev, stt.st_ino
-        ident.size, ident.mtime_ns = stt.st_size, stt.st_mtime_ns
-
-    def _close_file(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-
-    def _read_at(self, offset: int, length: int) -> bytes:
-        with self._file_lock:
-            self._file.seek(offset)
-            data: bytes = self._file.read(length)
-        if len(data) != length:
-            raise self._changed(f"it is shorter than {offset + length} bytes now")
-        return data
-
-    def _changed(self, why: str) -> UploadError:
-        return UploadError(
-            f"The video file {self.state.path} changed during its upload ({why}), so the "
-            "upload was stopped.",
-            hint="Nothing wrong was uploaded. Record again or upload the file again.",
-        )
-
-    def _current_size(self) -> int:
-        """The file's size now; raises when it shrank or was replaced."""
-        st = self.state
-        try:
-            path_stat = Path(st.path).stat()
-        except FileNotFoundError:
-            raise self._changed("it was deleted or renamed") from None
-        fd_stat = os.fstat(self._file.fileno())
-        if (path_stat.st_dev, path_stat.st_ino) != (fd_stat.st_dev, fd_stat.st_ino):
-            raise self._changed("another file replaced it")
-        size = fd_stat.st_size
-        if size < self._frontier_floor():
-            raise self._changed(f"it shrank to {size} bytes")
-        if st.final_size is not None and st.file_complete and size != st.final_size:
-            raise self._changed(f"it is {size} bytes, not the {st.final_size} recorded")
-        now = time.monotonic()
-        if ident_due := (now - self._last_head_check >= 0.25):
-            self._last_head_check = now
-        ident = st.identity
-        if ident_due and ident.head_len:
-            with self._file_lock:
-                self._file.seek(0)
-                head = self._file.read(ident.head_len)
-            if _sha256(head) != ident.head_sha256:
-                raise self._changed("its beginning is different now")
-        if self._probe is not None:
-            end, digest = self._probe
-            with self._file_lock:
-                self._file.seek(end - PROBE_BYTES if end >= PROBE_BYTES else 0)
-                got = self._file.read(min(PROBE_BYTES, end))
-            if _sha256(got) != digest:
-                raise self._changed("bytes that were already sent are different now")
-        return int(size)
-
-    def _frontier_floor(self) -> int:
-        return max(self.state.confirmed, self._probe[0] if self._probe else 0)
-
-    def _set_probe(self, end: int, data_end: bytes) -> None:
-        if self._probe is None or end > self._probe[0]:
-            self._probe = (end, _sha256(data_end[-PROBE_BYTES:]))
-
-    def _update_identity(self) -> None:
-        """Hash the first and the last confirmed 64 KiB (checked on resume)."""
-        st = self.state
-        ident = st.identity
-        confirmed = st.confirmed
-        head_len = min(HEAD_BYTES, confirmed)
-        if head_len > ident.head_len:
-            ident.head_len = head_len
-            ident.head_sha256 = _sha256(self._read_at(0, head_len))
-        tail_start = max(0, confirmed - TAIL_BYTES)
-        ident.tail_start, ident.tail_len = tail_start, confirmed - tail_start
-        ident.tail_sha256 = _sha256(self._read_at(tail_start, ident.tail_len))
-        stt = os.fstat(self._file.fileno())
-        ident.size, ident.mtime_ns = stt.st_size, stt.st_mtime_ns
-
-    def _verify_identity(self) -> None:
-        st = self.state
-        ident = st.identity
-        if ident.head_len and _sha256(self._read_at(0, ident.head_len)) != ident.head_sha256:
-            raise self._changed("its beginning is different")
-        if ident.tail_len and (
-            _sha256(self._read_at(ident.tail_start, ident.tail_len)) != ident.tail_sha256
-        ):
-            raise self._changed("bytes that were already uploaded are different")
-
     # ------------------------------------------------------------------ streaming
-
-    def _get_token(self) -> dict[str, Any]:
-        st = self.state
-        res = self._retrying(
-            "uploadToken.get",
-            lambda: self.caller.call(
-                "uploadToken", "get", {"uploadTokenId": st.token_id}, timeout=self._timeout()
-            ),
-        )
-        if not isinstance(res, dict):
-            raise UploadError("Kaltura's upload token answer has an unexpected shape.")
-        return res
 
     def _sync_with_server(self, *, first: bool = False) -> dict[str, Any]:
         """Adopt the server's confirmed offset (and check the file still matches)."""
         st = self.state
         t0 = time.monotonic()
         try:
-            token = self._get_token()
+            token = self.calls.get_token(st.token_id)
         except KalturaAPIError as exc:
             if exc.code == "UPLOAD_TOKEN_NOT_FOUND":
                 raise UploadError(
@@ -769,7 +465,7 @@ class UploadJob:
                 st.finalized = True
         if first:
             if st.confirmed and self.resuming:
-                self._verify_identity()
+                self._guard.verify()
             self.resumed_from = server
         if server < st.confirmed:
             log.warning(
@@ -781,12 +477,22 @@ class UploadJob:
         self._ranges.add(0, server)
         if server > 0:
             self._first_sent = True
-            self._update_identity()
-            self._probe = None
-            probe_len = min(PROBE_BYTES, server)
-            self._probe = (server, _sha256(self._read_at(server - probe_len, probe_len)))
+            self._guard.remember(server)
+            self._guard.probe_at(server)
         self._persist()
         return token
+
+    def _available(self, complete: bool) -> int:
+        """The bytes that may be sent now (the file's size, or what the recorder fed)."""
+        st = self.state
+        size = self._guard.size_now(
+            confirmed=st.confirmed, final_size=st.final_size if st.file_complete else None
+        )
+        if complete:
+            return size
+        with self._lock:
+            fed = self._fed
+        return size if fed is None else min(size, fed)
 
     def _pump(self) -> None:
         """Send chunks until the file is complete and the final chunk is confirmed."""
@@ -798,13 +504,16 @@ class UploadJob:
         )
         try:
             while True:
-                if self._cancel.is_set():
-                    raise _Stopped()
-                size = self._current_size()
+                # Cleared before looking, so a feed()/finish() from now on is never missed.
+                self._wake.clear()
+                if self._halt.is_set():
+                    raise Halted()
                 complete = self._complete.is_set()
+                size = self._available(complete)
                 if complete and st.final_size is None:
                     st.final_size = size
                 end = st.final_size if complete and st.final_size is not None else size
+                fed = self._fed is not None
                 # Chunks that failed for good are re-planned from the lowest missing byte.
                 next_offset = max(next_offset, st.confirmed)
                 limit = 1 if not self._first_sent else self.policy.parallel()
@@ -818,9 +527,11 @@ class UploadJob:
                     if avail >= chunk:
                         n = chunk
                     elif not inflight and (
-                        avail >= self.uploader.growing_min_bytes or self._stale(next_offset)
+                        fed  # fed bytes are final: send them as soon as the pipe is idle
+                        or avail >= self.uploader.growing_min_bytes
+                        or self._stale(next_offset)
                     ):
-                        n = avail  # idle while recording: send what is there
+                        n = avail
                     else:
                         break
                     first = not self._first_sent
@@ -851,9 +562,10 @@ class UploadJob:
                         self._acked += n
                     if done:
                         self._after_confirmations()
+                elif fed and not complete:
+                    self._wake.wait()  # the next feed(), finish(), cancel() or suspend()
                 else:
                     self._wake.wait(self.uploader.poll_seconds)
-                    self._wake.clear()
         finally:
             if inflight:
                 self._halt.set()  # failing: stop the other workers' retries
@@ -874,65 +586,69 @@ class UploadJob:
             local = self._ranges.contiguous_from(0)
         if local > st.confirmed:
             st.confirmed = local
-            self._update_identity()
+            self._guard.remember(local)
             self._persist(durable=False)
         self._note_rate(self._acked)
         self._emit("progress")
 
+    def _count_attempt(self, length: int) -> None:
+        with self._lock:
+            self.bytes_sent += length
+
+    def _count_failure(self, length: int) -> None:
+        with self._lock:
+            self.failed_chunk_bytes += length
+
     def _send_chunk(self, offset: int, length: int, first: bool) -> tuple[int, int]:
         """One chunk, retried until it is confirmed (or the job stops)."""
         st = self.state
-        data = self._read_at(offset, length)
-        self._set_probe(offset + length, data)
+        data = self._guard.read_at(offset, length)
+        self._guard.note_sent(offset + length, data)
         params = {
             "uploadTokenId": st.token_id,
             "resume": not first,
             "finalChunk": False,
             "resumeAt": offset,
         }
-        while True:
-            self._check_cancel()
-            t0 = time.monotonic()
-            with self._lock:
-                self.bytes_sent += length
-            try:
-                token = self.caller.upload(
-                    "uploadToken",
-                    "upload",
-                    params,
-                    data,
-                    filename=Path(st.path).name,
-                    timeout=self._timeout(),
-                )
-            except KalturaNetworkError as exc:
-                with self._lock:
-                    self.failed_chunk_bytes += length
-                delay = self.backoff.next_delay(exc.retry_after)
-                self._emit("retrying", message=f"chunk at {offset}: {exc.message}", retry_in=delay)
-                if self._halt.wait(delay):
-                    raise _Stopped() from None
-                if exc.maybe_processed and self._landed(offset + length):
-                    return offset, length
-                continue
-            except KalturaAPIError as exc:
-                if exc.code == "UPLOAD_TOKEN_CANNOT_RESUME" and not first:
-                    # The server lost our first chunk (replaced data): start over at 0.
-                    raise UploadError(
-                        "Kaltura lost the beginning of this upload.", hint="Upload again."
-                    ) from exc
-                raise
-            self.backoff.reset()
-            self.policy.record_chunk(length, time.monotonic() - t0)
-            server = int(_field(token, "uploadedFileSize", 0) or 0)
-            with self._lock:
-                if server > st.confirmed:
-                    self._ranges.add(0, server)
-            return offset, length
+        started = [time.monotonic()]
+
+        def attempt() -> None:
+            started[0] = time.monotonic()
+            self._count_attempt(length)
+
+        def landed() -> dict[str, Any] | None:
+            return {} if self._landed(offset + length) else None
+
+        try:
+            token = self.calls.upload_chunk(
+                f"chunk at {offset}",
+                params,
+                data,
+                filename=Path(st.path).name,
+                final=False,
+                landed=landed,
+                on_attempt=attempt,
+                on_failure=lambda _exc: self._count_failure(length),
+            )
+        except KalturaAPIError as exc:
+            if exc.code == "UPLOAD_TOKEN_CANNOT_RESUME" and not first:
+                # The server lost our first chunk (replaced data): start over at 0.
+                raise UploadError(
+                    "Kaltura lost the beginning of this upload.", hint="Upload again."
+                ) from exc
+            raise
+        if token:  # an answer, not a lost one found to have landed
+            self.policy.record_chunk(length, time.monotonic() - started[0])
+        server = int(field(token, "uploadedFileSize", 0) or 0)
+        with self._lock:
+            if server > st.confirmed:
+                self._ranges.add(0, server)
+        return offset, length
 
     def _landed(self, end: int) -> bool:
         """After an ambiguous failure: does the server have everything below ``end``?"""
         try:
-            token = self._get_token()
+            token = self.calls.get_token(self.state.token_id)
         except KalturaAPIError:
             return False
         server = int(token.get("uploadedFileSize") or 0)
@@ -944,8 +660,8 @@ class UploadJob:
     def _final_chunk(self, offset: int, end: int) -> None:
         st = self.state
         length = end - offset
-        data = self._read_at(offset, length) if length else b""
-        self._verify_identity()
+        data = self._guard.read_at(offset, length) if length else b""
+        self._guard.verify()
         self._emit("finalizing")
         params = {
             "uploadTokenId": st.token_id,
@@ -953,53 +669,40 @@ class UploadJob:
             "finalChunk": True,
             "resumeAt": offset,
         }
-        while True:
-            self._check_cancel()
-            with self._lock:
-                self.bytes_sent += length
-            try:
-                token = self.caller.upload(
-                    "uploadToken",
-                    "upload",
-                    params,
-                    data,
-                    filename=Path(st.path).name,
-                    timeout=self._timeout(final=True),
-                )
-            except KalturaNetworkError as exc:
-                with self._lock:
-                    self.failed_chunk_bytes += length
-                delay = self.backoff.next_delay(exc.retry_after)
-                self._emit("retrying", message=f"final chunk: {exc.message}", retry_in=delay)
-                if self._halt.wait(delay):
-                    raise _Stopped() from None
-                if self._final_landed(end):
-                    break
-                continue
-            except KalturaAPIError as exc:
-                if exc.code in (
-                    "UPLOAD_TOKEN_INVALID_STATUS_FOR_UPLOAD",
-                    "UPLOAD_TOKEN_CANNOT_MATCH_EXPECTED_SIZE",
-                ) and self._final_landed(end):
-                    break
+        try:
+            token = self.calls.upload_chunk(
+                "final chunk",
+                params,
+                data,
+                filename=Path(st.path).name,
+                final=True,
+                landed=lambda: {"landed": True} if self._final_landed(end) else None,
+                on_attempt=lambda: self._count_attempt(length),
+                on_failure=lambda _exc: self._count_failure(length),
+            )
+        except KalturaAPIError as exc:
+            landed_anyway = exc.code in (
+                "UPLOAD_TOKEN_INVALID_STATUS_FOR_UPLOAD",
+                "UPLOAD_TOKEN_CANNOT_MATCH_EXPECTED_SIZE",
+            ) and self._final_landed(end)
+            if not landed_anyway:
                 if exc.code == "UPLOAD_TOKEN_CANNOT_MATCH_EXPECTED_SIZE":
                     # A parked chunk never arrived: resend what the server lacks.
                     raise _Resend() from exc
                 raise
-            server = int(_field(token, "uploadedFileSize", 0) or 0)
-            status = int(_field(token, "status", 0) or 0)
-            if server == end and status in (TOKEN_FULL, TOKEN_CLOSED):
-                break
-            if self._final_landed(end):
-                break
-            raise UploadError(
-                f"Kaltura stored {server} of {end} bytes after the last chunk.",
-                hint="Upload the video again.",
-            )
-        self.backoff.reset()
+        else:
+            if not token.get("landed"):
+                server = int(field(token, "uploadedFileSize", 0) or 0)
+                status = int(field(token, "status", 0) or 0)
+                complete = server == end and status in (TOKEN_FULL, TOKEN_CLOSED)
+                if not complete and not self._final_landed(end):
+                    raise UploadError(
+                        f"Kaltura stored {server} of {end} bytes after the last chunk.",
+                        hint="Upload the video again.",
+                    )
         st.confirmed = end
         st.finalized = True
-        self._update_identity()
+        self._guard.remember(end)
         self._persist()
         self._acked += length
         self._note_rate(self._acked)
@@ -1007,7 +710,7 @@ class UploadJob:
 
     def _final_landed(self, end: int) -> bool:
         try:
-            token = self._get_token()
+            token = self.calls.get_token(self.state.token_id)
         except KalturaAPIError:
             return False
         status = int(token.get("status") or 0)
@@ -1020,7 +723,12 @@ class UploadJob:
         st = self.state
         if st.mode == "replace":
             # A retry whose first answer was lost finds the token already consumed.
-            self._give_token_to_entry("updateContent", "UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY")
+            self.calls.give_token(
+                "updateContent",
+                st.entry_id,
+                st.token_id,
+                "UPLOAD_TOKEN_INVALID_STATUS_FOR_ADD_ENTRY",
+            )
         if st.category_id is not None and not st.category_done:
             self._assign_category()
 
@@ -1032,35 +740,25 @@ class UploadJob:
             return
         st.status = "cancelled"
         problems = []
-        for what, service, params in (
-            ("upload token", "uploadToken", {"uploadTokenId": st.token_id}),
-            ("entry", "media", {"entryId": st.entry_id}),
-        ):
-            if not params.get("uploadTokenId", params.get("entryId")):
-                continue
-            if service == "media" and (self._keep_entry or st.mode == "replace"):
-                continue
-            if service == "uploadToken" and st.finalized:
-                continue  # consumed by the entry
-            for attempt in range(3):
-                try:
-                    self.caller.call(service, "delete", params, timeout=self._timeout())
-                    break
-                except KalturaAPIError as exc:
-                    if exc.code not in ("UPLOAD_TOKEN_NOT_FOUND", "ENTRY_ID_NOT_FOUND"):
-                        problems.append(f"{what}: {exc.message}")
-                    break
-                except KalturaNetworkError as exc:
-                    if attempt == 2:
-                        problems.append(f"{what}: {exc.message}")
-                    else:
-                        time.sleep(0.2 * (attempt + 1))
+        if st.token_id and not st.finalized:  # a finalized token was consumed by the entry
+            problems.append(
+                self.calls.delete(
+                    "upload token",
+                    "uploadToken",
+                    {"uploadTokenId": st.token_id},
+                    "UPLOAD_TOKEN_NOT_FOUND",
+                )
+            )
+        if st.entry_id and not self._keep_entry and st.mode != "replace":
+            problems.append(
+                self.calls.delete("entry", "media", {"entryId": st.entry_id}, "ENTRY_ID_NOT_FOUND")
+            )
         self.uploader.store.remove(st.job_id)
         self._done.set()
         self._ready.set()
         msg = "Upload cancelled."
-        if problems:
-            msg += " Could not delete: " + "; ".join(problems)
+        if any(problems):
+            msg += " Could not delete: " + "; ".join(p for p in problems if p)
         self._emit("cancelled", message=msg)
 
     # ------------------------------------------------------------------ events
@@ -1090,16 +788,13 @@ class UploadJob:
         eta = None
         if total is not None and rate > 0:
             eta = max(0.0, (total - st.confirmed) / rate)
-        try:
-            available = os.fstat(self._file.fileno()).st_size if self._file else st.confirmed
-        except (OSError, ValueError):
-            available = st.confirmed
+        on_disk = self._guard.size_on_disk()
         event = UploadEvent(
             kind=kind,
             job_id=st.job_id,
             entry_id=st.entry_id,
             confirmed=st.confirmed,
-            available=available,
+            available=st.confirmed if on_disk is None else on_disk,
             total=total,
             rate=rate,
             eta=eta,
@@ -1112,22 +807,6 @@ class UploadJob:
             log.exception("upload event callback failed")
 
 
-class _Resend(Exception):
-    """Internal: the final chunk found bytes missing; resend from the server's offset."""
-
-
-def _field(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict) and name in obj:
-        return obj[name]
-    if default is not None:
-        return default
-    raise UploadError(
-        f"Kaltura's answer has no {name!r}.",
-        hint="Check the Kaltura service URL in the profile.",
-        details=repr(obj)[:300],
-    )
-
-
 class Uploader:
     """Starts, resumes and tracks upload jobs for one Kaltura session."""
 
@@ -1137,17 +816,21 @@ class Uploader:
         *,
         state_dir: Path,
         on_event: Callable[[UploadEvent], None] | None = None,
-        timeouts: UploadTimeouts = UploadTimeouts(),
+        timeouts: UploadTimeouts | None = None,
         policy_factory: Callable[[], ChunkPolicy] = ChunkPolicy,
         backoff_factory: Callable[[], Backoff] = Backoff,
         growing_min_bytes: int = 64 * 1024,
         idle_flush_seconds: float = 0.5,
         poll_seconds: float = 0.05,
+        owner: str = "",
     ) -> None:
         self.caller = caller
+        #: Jobs are written with this owner and only jobs of this owner are resumed: a job
+        #: continues only with the account that started it.
+        self.owner = owner
         self.store = UploadStore(state_dir)
         self.on_event = on_event
-        self.timeouts = timeouts
+        self.timeouts = timeouts or UploadTimeouts()
         self.policy_factory = policy_factory
         self.backoff_factory = backoff_factory
         self.growing_min_bytes = growing_min_bytes
@@ -1162,6 +845,7 @@ class Uploader:
         metadata: EntryMetadata,
         *,
         growing: bool = False,
+        fed: bool = False,
         category_id: int | None = None,
         replace_entry_id: str | None = None,
         resume_existing: bool = True,
@@ -1169,13 +853,19 @@ class Uploader:
     ) -> UploadJob:
         """Start uploading ``path`` (still being written when ``growing``).
 
-        With ``resume_existing``, an unfinished job for the same file (same path, and its
-        first bytes unchanged) is resumed instead of creating a second entry.
+        ``fed`` (with ``growing``): the caller reports final bytes with
+        :meth:`UploadJob.feed` instead of the job polling the file. With
+        ``resume_existing``, an unfinished job for the same file (same path, and its first
+        bytes unchanged) is resumed instead of creating a second entry.
         """
         path = Path(path).resolve()
         if resume_existing:
-            for st in self.store.load_all():
-                if st.status == "active" and Path(st.path) == path and self._same_start(st):
+            for st in self._own_states():
+                if (
+                    st.status == "active"
+                    and Path(st.path) == path
+                    and same_start(st.path, st.identity)
+                ):
                     job = self._adopt(st, start=start)
                     if not growing:
                         job.finish()
@@ -1197,9 +887,10 @@ class Uploader:
             final_size=None if growing else size,
             category_id=category_id,
             created_at=now,
+            owner=self.owner,
         )
         self.store.save(state)
-        job = UploadJob(self, state, resuming=False)
+        job = UploadJob(self, state, resuming=False, fed=growing and fed)
         self._track(job)
         if start:
             job.start_thread()
@@ -1212,7 +903,7 @@ class Uploader:
         at its current size.
         """
         jobs = []
-        for st in self.store.load_all():
+        for st in self._own_states():
             if st.status != "active":
                 continue
             with self._jobs_lock:
@@ -1225,9 +916,25 @@ class Uploader:
             jobs.append(job)
         return jobs
 
+    def _own_states(self) -> list[UploadState]:
+        return [st for st in self.store.load_all() if st.owner in ("", self.owner)]
+
+    def pending_paths(self) -> set[Path]:
+        """The files of this owner's unfinished jobs."""
+        return {Path(st.path) for st in self._own_states() if st.status == "active"}
+
     def jobs(self) -> list[UploadJob]:
         with self._jobs_lock:
             return list(self._jobs.values())
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Suspend every running job (each resumes at the next start) and wait for them."""
+        jobs = self.jobs()
+        for job in jobs:
+            job.suspend()
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            job.join(max(0.0, deadline - time.monotonic()))
 
     def _adopt(self, st: UploadState, *, start: bool) -> UploadJob:
         with self._jobs_lock:
@@ -1239,16 +946,6 @@ class Uploader:
         if start:
             job.start_thread()
         return job
-
-    def _same_start(self, st: UploadState) -> bool:
-        ident = st.identity
-        if not ident.head_len:
-            return True
-        try:
-            with open(st.path, "rb") as f:
-                return _sha256(f.read(ident.head_len)) == ident.head_sha256
-        except OSError:
-            return False
 
     def _track(self, job: UploadJob) -> None:
         with self._jobs_lock:

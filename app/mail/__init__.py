@@ -9,6 +9,7 @@ Plain Python, no Qt. The pieces, in the order a send goes through them:
 - :mod:`.outbox` keeps every message durably with its state (SQLite, WAL);
 - :mod:`.pump` sends what is due, retrying only what is safe to retry;
 - :mod:`.transports` deliver: Graph ``$batch`` sendMail or the draft flow, or SMTP;
-- :mod:`.browser` shows a rendered email in a browser (previews, screenshots);
-- :mod:`.cli` is ``vmsg send``, ``vmsg outbox`` and ``vmsg demo``.
+- :mod:`.browser` shows a rendered email in a browser (previews, screenshots).
+
+A whole send (checks, upload, outbox, pump) is ``app.workflow.send``.
 """

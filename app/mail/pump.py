@@ -210,6 +210,9 @@ class Pump:
         cancel = cancel or threading.Event()
         announced_video: set[str] = set()
         while not cancel.is_set():
+            # Cleared before looking at the outbox, so a wake() from now on (the video's
+            # link attached, the network back) ends the wait below instead of being lost.
+            self._wake.clear()
             handled = self.run_once()
             if handled:
                 continue
@@ -225,7 +228,6 @@ class Pump:
                 self._emit(OutboxEvent("idle"))
                 return
             wait = max_wait if due is None else max(0.0, min(max_wait, due - self.clock()))
-            self._wake.clear()
             end = time.monotonic() + wait
             # Short slices so that both wake() and the caller's cancel event end the wait.
             while not cancel.is_set() and not self._wake.is_set():

@@ -49,9 +49,8 @@ from msal.oauth2cli.oauth2 import (  # type: ignore[import-untyped]
     BrowserInteractionTimeoutError,
 )
 
-from app import secrets
+from app import net, secrets
 from app.errors import MicrosoftError, NetworkError, SignInRequired
-from app.microsoft.graph import TLS12Adapter
 from app.microsoft.token_cache import TokenCacheStore
 
 log = logging.getLogger(__name__)
@@ -147,12 +146,7 @@ class SignInConfig:
 
 def http_client_for(ca_file: str | None) -> requests.Session:
     """The session MSAL uses: TLS >= 1.2; with a private CA, ignoring REQUESTS_CA_BUNDLE."""
-    session = requests.Session()
-    session.mount("https://", TLS12Adapter())
-    if ca_file:
-        session.verify = str(ca_file)
-        session.trust_env = False
-    return session
+    return net.secure_session(ca_file)
 
 
 def app_kwargs(
@@ -288,7 +282,7 @@ def error_from_result(result: Mapping[str, Any], *, interactive: bool) -> Micros
     if error in ("invalid_grant", "interaction_required", "login_required") or codes & _REVOKED:
         return SignInRequired(
             "Your Microsoft 365 sign-in has expired or was revoked.",
-            hint="Sign in again (vmsg login).",
+            hint="Sign in again.",
             details=details,
         )
     return MicrosoftError(
@@ -374,7 +368,7 @@ class SignIn:
 
     ``interactive_fallback``: when silent acquisition fails (no account, revoked refresh
     token), sign in interactively instead of raising :class:`SignInRequired`. The GUI and
-    ``vmsg login`` turn it on; background work leaves it off.
+    the sign-in command turn it on; background work leaves it off.
     """
 
     def __init__(
@@ -404,7 +398,11 @@ class SignIn:
         self.prefer_device_code = prefer_device_code
         self.on_device_code = on_device_code
         self._app: Any = None
+        #: Guards creating and dropping the MSAL app; never held while waiting for a user.
         self._lock = threading.RLock()
+        #: Held for the whole of one interactive sign-in (it may wait minutes for the user).
+        #: Silent work never takes it; work that needs a sign-in waits for it cancellably.
+        self._interactive = threading.Lock()
         self._cancel = threading.Event()
         self._device_flow: dict[str, Any] | None = None
         self._receiver: CancellableReceiver | None = None
@@ -449,7 +447,7 @@ class SignIn:
                 self._app = None  # rebuild on the fresh cache
             raise SignInRequired(
                 "The saved Microsoft sign-in on this computer was damaged and has been reset.",
-                hint="Please sign in again (vmsg login).",
+                hint="Please sign in again.",
             ) from exc
         except requests.RequestException as exc:
             raise NetworkError(
@@ -467,7 +465,7 @@ class SignIn:
             self.store.was_reset = False
             raise SignInRequired(
                 "The saved Microsoft sign-in on this computer was damaged and has been reset.",
-                hint="Please sign in again (vmsg login).",
+                hint="Please sign in again.",
             )
         return list(self._msal(self.app.get_accounts) or [])
 
@@ -513,46 +511,68 @@ class SignIn:
 
     # ------------------------------------------------------------------ tokens
 
-    def access_token(self, force_refresh: bool = False) -> str:
-        """A valid access token, silently; interactive only when ``interactive_fallback``."""
-        with self._lock:
-            try:
-                accounts = self._raw_accounts()
-            except SignInRequired:
-                if self.interactive_fallback:
-                    return self._interactive_token()
-                raise
-            if not accounts:
-                if self.interactive_fallback:
-                    return self._interactive_token()
-                raise SignInRequired(
-                    "You are not signed in to Microsoft 365 in this profile.",
-                    hint="Sign in first (vmsg login).",
-                )
-            result = self._msal(
-                self.app.acquire_token_silent_with_error,
-                self.config.scopes,
-                account=accounts[0],
-                force_refresh=force_refresh,
-            )
-            if result and "access_token" in result:
-                return str(result["access_token"])
-            error = (
-                error_from_result(result, interactive=False)
-                if result
-                else SignInRequired(
-                    "Your Microsoft 365 sign-in needs to be renewed.",
-                    hint="Sign in again (vmsg login).",
-                )
-            )
-            log.info("silent token acquisition failed: %s", error.details or error.message)
-            if self.interactive_fallback and isinstance(error, SignInRequired):
-                return self._interactive_token()
-            raise error
+    def access_token(
+        self, force_refresh: bool = False, *, cancel: threading.Event | None = None
+    ) -> str:
+        """A valid access token, silently; interactive only when ``interactive_fallback``.
 
-    def _interactive_token(self, claims: str | None = None) -> str:
-        result = self._sign_in_result(claims=claims)
-        return str(result["access_token"])
+        Silent acquisition never waits for an interactive sign-in in progress (MSAL's token
+        cache is thread-safe); when a sign-in is needed and another one is waiting for the
+        user, this waits for it (``cancel`` ends the wait) and then tries silently again.
+        """
+        while True:
+            try:
+                return self._silent_token(force_refresh)
+            except SignInRequired:
+                if not self.interactive_fallback:
+                    raise
+            if self._interactive.acquire(blocking=False):
+                try:
+                    return str(self._interactive_result()["access_token"])
+                finally:
+                    self._interactive.release()
+            self._wait_for_other_sign_in(cancel)
+
+    def _silent_token(self, force_refresh: bool) -> str:
+        accounts = self._raw_accounts()
+        if not accounts:
+            raise SignInRequired(
+                "You are not signed in to Microsoft 365 in this profile.",
+                hint="Sign in first.",
+            )
+        result = self._msal(
+            self.app.acquire_token_silent_with_error,
+            self.config.scopes,
+            account=accounts[0],
+            force_refresh=force_refresh,
+        )
+        if result and "access_token" in result:
+            return str(result["access_token"])
+        error = (
+            error_from_result(result, interactive=False)
+            if result
+            else SignInRequired(
+                "Your Microsoft 365 sign-in needs to be renewed.",
+                hint="Sign in again.",
+            )
+        )
+        log.info("silent token acquisition failed: %s", error.details or error.message)
+        raise error
+
+    @property
+    def signing_in(self) -> bool:
+        """True while an interactive sign-in waits for the user."""
+        return self._interactive.locked()
+
+    def _wait_for_other_sign_in(self, cancel: threading.Event | None) -> None:
+        """Block until the interactive sign-in in progress ends, or ``cancel`` is set."""
+        while not self._interactive.acquire(timeout=0.1):
+            if cancel is not None and cancel.is_set():
+                raise SignInCancelled(
+                    "Stopped waiting for the sign-in in progress.",
+                    hint="Finish or cancel the sign-in, then try again.",
+                )
+        self._interactive.release()
 
     def handle_claims_challenge(self, claims: str) -> None:
         """Conditional access asked for more: sign in again, interactively, with ``claims``."""
@@ -582,63 +602,77 @@ class SignIn:
     def _sign_in_result(
         self, *, device_code: bool = False, claims: str | None = None
     ) -> dict[str, Any]:
-        with self._lock:
-            self._cancel.clear()
-            method = self.method(device_code=device_code)
+        """One interactive sign-in. A second one while the first waits for the user is
+        refused at once (the user finishes or cancels the first)."""
+        if not self._interactive.acquire(blocking=False):
+            raise MicrosoftError(
+                "A sign-in is already in progress.",
+                hint="Finish it in the window that opened, or cancel it, then try again.",
+            )
+        try:
+            return self._interactive_result(device_code=device_code, claims=claims)
+        finally:
+            self._interactive.release()
+
+    def _interactive_result(
+        self, *, device_code: bool = False, claims: str | None = None
+    ) -> dict[str, Any]:
+        """The interactive sign-in itself; the caller holds ``self._interactive``."""
+        self._cancel.clear()
+        method = self.method(device_code=device_code)
+        existing = None
+        try:
+            accounts = self._raw_accounts()
+            existing = accounts[0] if accounts else None
+        except SignInRequired:
             existing = None
+        hint = existing.get("username") if existing else None
+        log.info("interactive sign-in via %s (claims: %s)", method, bool(claims))
+        if method == "device_code":
+            result = self._device_code_flow(claims)
+        else:
+            kwargs = interactive_kwargs(
+                self.config,
+                method=method,
+                parent_window_handle=self.parent_window_handle,
+                claims=claims,
+                login_hint=hint,
+                timeout=self.interactive_timeout,
+                prompt=None if hint else "select_account",
+            )
+            receiver: CancellableReceiver | None = None
+            if method == "browser":
+                # Our own loopback listener, so cancel() can end the wait at once.
+                receiver = CancellableReceiver(port=0)
+                kwargs["port"] = receiver.get_port()
+                kwargs["auth_code_receiver"] = receiver
+                self._receiver = receiver
             try:
-                accounts = self._raw_accounts()
-                existing = accounts[0] if accounts else None
-            except SignInRequired:
-                existing = None
-            hint = existing.get("username") if existing else None
-            log.info("interactive sign-in via %s (claims: %s)", method, bool(claims))
-            if method == "device_code":
-                result = self._device_code_flow(claims)
-            else:
-                kwargs = interactive_kwargs(
-                    self.config,
-                    method=method,
-                    parent_window_handle=self.parent_window_handle,
-                    claims=claims,
-                    login_hint=hint,
-                    timeout=self.interactive_timeout,
-                    prompt=None if hint else "select_account",
-                )
-                receiver: CancellableReceiver | None = None
-                if method == "browser":
-                    # Our own loopback listener, so cancel() can end the wait at once.
-                    receiver = CancellableReceiver(port=0)
-                    kwargs["port"] = receiver.get_port()
-                    kwargs["auth_code_receiver"] = receiver
-                    self._receiver = receiver
-                try:
-                    result = self._msal(self.app.acquire_token_interactive, **kwargs)
-                except BrowserInteractionTimeoutError as exc:
-                    if self._cancel.is_set():
-                        raise SignInCancelled(
-                            "Sign-in was cancelled.",
-                            hint="Sign in again when you are ready; nothing you were writing "
-                            "was lost.",
-                        ) from exc
-                    raise SignInTimedOut(
-                        "Sign-in timed out before it was completed.",
-                        hint="Start the sign-in again and finish it in the browser window.",
+                result = self._msal(self.app.acquire_token_interactive, **kwargs)
+            except BrowserInteractionTimeoutError as exc:
+                if self._cancel.is_set():
+                    raise SignInCancelled(
+                        "Sign-in was cancelled.",
+                        hint="Sign in again when you are ready; nothing you were writing was lost.",
                     ) from exc
-                finally:
-                    self._receiver = None
-                    if receiver is not None:
-                        receiver.close()
-            if self._cancel.is_set():
-                raise SignInCancelled(
-                    "Sign-in was cancelled.",
-                    hint="Sign in again when you are ready; nothing you were writing was lost.",
-                )
-            if not result or "access_token" not in result:
-                raise error_from_result(result or {}, interactive=True)
-            username = str((result.get("id_token_claims") or {}).get("preferred_username") or "")
-            self._keep_only(_home_id(result), username)
-            return dict(result)
+                raise SignInTimedOut(
+                    "Sign-in timed out before it was completed.",
+                    hint="Start the sign-in again and finish it in the browser window.",
+                ) from exc
+            finally:
+                self._receiver = None
+                if receiver is not None:
+                    receiver.close()
+        if self._cancel.is_set():
+            raise SignInCancelled(
+                "Sign-in was cancelled.",
+                hint="Sign in again when you are ready; nothing you were writing was lost.",
+            )
+        if not result or "access_token" not in result:
+            raise error_from_result(result or {}, interactive=True)
+        username = str((result.get("id_token_claims") or {}).get("preferred_username") or "")
+        self._keep_only(_home_id(result), username)
+        return dict(result)
 
     def _device_code_flow(self, claims: str | None) -> dict[str, Any]:
         flow = self._msal(
@@ -702,6 +736,9 @@ class SignIn:
 
         Returns what to tell the user, including how to revoke the app's permission.
         """
+        if self.signing_in:  # a sign-in finishing after this would bring the account back
+            self.cancel()
+            self._wait_for_other_sign_in(None)
         with self._lock:
             try:
                 for raw in self._raw_accounts():

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
-import ipaddress
 import json
 import logging
 import math
@@ -36,20 +35,25 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
-from app.errors import MicrosoftError, NetworkError, SignInRequired
+from app import net
+from app.errors import Action, MicrosoftError, NetworkError, SignInRequired
 
 log = logging.getLogger(__name__)
 
 ADMIN_GUIDE = "docs/admin-guide.md"
 MAX_BATCH = 20
 RETRY_STATUSES = frozenset({429, 503, 504})
+#: A batch answered 500 or 503 was not run by Graph (it says so), so it is sent again;
+#: 502 and 504 come from a gateway that lost track of a backend that may have run it.
+BATCH_RETRY_STATUSES = frozenset({429, 500, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class TokenProvider(Protocol):
@@ -75,8 +79,9 @@ class GraphError(MicrosoftError):
         hint: str = "",
         details: str = "",
         response: requests.Response | None = None,
+        action: Action | None = None,
     ) -> None:
-        super().__init__(message, hint=hint, details=details)
+        super().__init__(message, hint=hint, details=details, action=action)
         self.status = status
         self.code = code
         self.response = response
@@ -84,6 +89,8 @@ class GraphError(MicrosoftError):
 
 class MailNotApproved(GraphError):
     """403 ErrorAccessDenied on mail: the tenant has not consented to Mail.Send."""
+
+    default_action = Action.CONTACT_ADMIN
 
 
 class DirectoryAccessDenied(GraphError):
@@ -93,13 +100,19 @@ class DirectoryAccessDenied(GraphError):
 class NoMailbox(GraphError):
     """The signed-in account has no Exchange Online mailbox."""
 
+    default_action = Action.CONTACT_ADMIN
+
 
 class GraphThrottled(GraphError):
     """Graph kept answering 429/503/504 after every retry."""
 
+    default_action = Action.RETRY
+
 
 class GraphAmbiguousError(GraphError):
     """The request may have reached Graph, but no answer came back: it was not re-sent."""
+
+    default_action = Action.CHECK_SENT_ITEMS
 
 
 class GraphCancelled(MicrosoftError):
@@ -113,32 +126,12 @@ class InsecureURL(MicrosoftError):
 # --------------------------------------------------------------------------- transport
 
 
-class TLS12Adapter(HTTPAdapter):
-    """An HTTPS adapter whose SSL context refuses anything older than TLS 1.2."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.ssl_context = ssl.create_default_context()
-        self.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self.ssl_context
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["ssl_context"] = self.ssl_context
-        return super().proxy_manager_for(*args, **kwargs)
+#: The TLS rules are app.net's, shared with the Kaltura client and MSAL.
+TLS12Adapter = net.TLSAdapter
 
 
 def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return net.is_loopback_host(host)
 
 
 def check_url(url: str) -> None:
@@ -152,24 +145,13 @@ def check_url(url: str) -> None:
         f"Refusing to talk to {parts.scheme or 'an unknown scheme'}://{parts.hostname or ''}: "
         "Microsoft Graph must be reached over HTTPS.",
         hint="Check the Graph address in the profile settings (it must start with https://).",
+        action=Action.OPEN_SETTINGS,
     )
 
 
 def secure_session(ca_file: str | None = None, *, pool_size: int = 10) -> requests.Session:
-    """A requests.Session with TLS >= 1.2 and verification on (``ca_file`` for a private CA).
-
-    With a ``ca_file`` the environment is ignored (``trust_env=False``): requests would
-    otherwise let ``REQUESTS_CA_BUNDLE`` replace it.
-    """
-    session = requests.Session()
-    adapter = TLS12Adapter(pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("https://", adapter)
-    if ca_file:
-        session.verify = str(ca_file)
-        session.trust_env = False
-    else:
-        session.verify = True
-    return session
+    """A session with TLS >= 1.2 and verification on (``ca_file`` for a private CA)."""
+    return net.secure_session(ca_file, pool_size=pool_size)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -270,7 +252,8 @@ def map_error(resp: requests.Response, method: str = "", url: str = "") -> Graph
     if status == 401:
         return GraphError(
             "Microsoft 365 did not accept your sign-in.",
-            hint="Sign in again (vmsg login).",
+            hint="Sign in again.",
+            action=Action.SIGN_IN,
             **kw,
         )
     if status in RETRY_STATUSES:
@@ -283,6 +266,7 @@ def map_error(resp: requests.Response, method: str = "", url: str = "") -> Graph
         return GraphError(
             f"Microsoft 365 had a problem answering ({status}).",
             hint="Try again in a moment.",
+            action=Action.RETRY,
             **kw,
         )
     return GraphError(
@@ -292,8 +276,20 @@ def map_error(resp: requests.Response, method: str = "", url: str = "") -> Graph
     )
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    """True when a TLS error is a refused certificate (the handshake never completed)."""
+#: OpenSSL reasons for a handshake that failed before any request byte was written.
+_HANDSHAKE_REASONS = frozenset(
+    {
+        "CERTIFICATE_VERIFY_FAILED",
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "WRONG_VERSION_NUMBER",
+        "NO_PROTOCOLS_AVAILABLE",
+    }
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps (args, urllib3's ``reason``, cause and context)."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -301,34 +297,56 @@ def _certificate_refused(exc: BaseException) -> bool:
         if cur is None or id(cur) in seen:
             continue
         seen.add(id(cur))
-        if isinstance(cur, ssl.SSLCertVerificationError):
-            return True
+        yield cur
         stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
         stack.append(getattr(cur, "reason", None))
         stack.append(cur.__cause__)
         stack.append(cur.__context__)
-    return False
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request cannot have reached the server (connect failed)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        cur = stack.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+def _certificate_refused(exc: BaseException) -> bool:
+    """True when a TLS error is a refused certificate (the handshake never completed)."""
+    return any(isinstance(cur, ssl.SSLCertVerificationError) for cur in _chain(exc))
+
+
+def _handshake_failed(exc: BaseException) -> bool:
+    """True when TLS failed during the handshake (bad certificate, too old a protocol).
+
+    Then no request byte was sent. Any other TLS failure (an EOF, a reset mid-stream) can
+    come after the whole request was written, so the request may have been carried out.
+    """
+    for cur in _chain(exc):
+        if isinstance(cur, ssl.SSLCertVerificationError):
             return True
-        if isinstance(cur, urllib3.exceptions.MaxRetryError):
-            stack.append(cur.reason)
-        stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
-        stack.append(cur.__cause__)
-        stack.append(cur.__context__)
+        if isinstance(cur, ssl.SSLError) and getattr(cur, "reason", None) in _HANDSHAKE_REASONS:
+            return True
     return False
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request cannot have reached the server (connect or handshake failed)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or _handshake_failed(exc):
+        return True
+    return any(
+        isinstance(cur, urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
+        for cur in _chain(exc)
+    )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """How one exchange with Graph treats failures (see :meth:`GraphClient._exchange`)."""
+
+    #: The request may be sent again after a failure in which Graph may have acted on it.
+    repeatable: bool
+    #: Statuses that say Graph did not act and asks to come back (Retry-After honoured).
+    retry_statuses: frozenset[int]
+    #: Retry at all (connections that never reached Graph, and ``retry_statuses``).
+    retry: bool = True
+    #: A 401 that persists after a refresh raises SignInRequired (else it is returned).
+    raise_on_401: bool = True
+    #: Named in messages: what may or may not have been carried out.
+    what: str = "the request"
 
 
 # --------------------------------------------------------------------------- client
@@ -358,14 +376,11 @@ class GraphClient:
         self._origin = (parts.scheme, parts.netloc.lower())
         self.tokens = token_provider
         self.ca_file = str(ca_file) if ca_file else None
-        if session is None:
-            session = secure_session(self.ca_file, pool_size=max(10, max_concurrency * 2))
-        else:
-            session.mount("https://", TLS12Adapter(pool_maxsize=max(10, max_concurrency * 2)))
-            if self.ca_file:
-                session.verify = self.ca_file
-                session.trust_env = False
-        self.session = session
+        pool = max(10, max_concurrency * 2)
+        # The shared TLS rules (app.net); a given session gets them mounted too.
+        self.session = net.trust(
+            net.mount(session or requests.Session(), pool_size=pool), self.ca_file
+        )
         self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._sleep = sleep
@@ -455,6 +470,111 @@ class GraphClient:
         )
         return resp
 
+    # ------------------------------------------------------------------ the attempt loop
+
+    def _check_cancel(self, cancel: threading.Event | None) -> None:
+        if cancel is not None and cancel.is_set():
+            raise GraphCancelled("The request was cancelled.")
+
+    def _retry_wait(
+        self, attempt: int, status: int, retry_after: str | None, cancel: threading.Event | None
+    ) -> None:
+        """Back off before attempt ``attempt + 1``: Retry-After if Graph gave one."""
+        asked = parse_retry_after(retry_after)
+        delay = self.backoff_delay(attempt) if asked is None else asked
+        delay = min(delay, self.max_retry_after)
+        self._note_retry(attempt + 1, delay, status)
+        self._wait(delay, cancel)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        headers: dict[str, str] | None,
+        timeout: float,
+        cancel: threading.Event | None,
+        rules: _Rules,
+    ) -> requests.Response:
+        """The one attempt loop for single requests and ``$batch``.
+
+        Each attempt gets a fresh token. A connection that never reached Graph is retried;
+        one that may have reached it is retried only when ``rules.repeatable``, else it is
+        :class:`GraphAmbiguousError`. A 401 with a claims challenge signs in again with the
+        claims, any other 401 forces one token refresh; ``rules.retry_statuses`` wait for
+        Retry-After (or back off) and try again. Cancel ends every wait at once. Returns
+        the last response, whatever its status, for the caller to interpret.
+        """
+        path = urlsplit(url).path
+        attempt = 0
+        refreshed = claims_handled = force_refresh = False
+        while True:
+            self._check_cancel(cancel)
+            token = self.tokens.access_token(force_refresh=force_refresh)
+            force_refresh = False
+            send_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            send_headers.update(headers or {})
+            try:
+                resp = self._send(
+                    method, url, params=params, json_body=json_body,
+                    headers=send_headers, timeout=timeout,
+                )  # fmt: skip
+            except requests.RequestException as exc:
+                if not _never_sent(exc) and not rules.repeatable:
+                    raise GraphAmbiguousError(
+                        "The connection to Microsoft 365 was lost before it answered; "
+                        f"{rules.what} may or may not have been carried out, so it was not "
+                        "repeated.",
+                        hint="Check the Sent Items folder before trying again.",
+                        details=f"{method} {path}: {exc}",
+                    ) from exc
+                if _certificate_refused(exc):
+                    raise NetworkError(
+                        f"The secure connection to {urlsplit(url).netloc} failed: the "
+                        "server's certificate could not be verified.",
+                        hint="Check the date and time, and any proxy that inspects HTTPS.",
+                        details=str(exc),
+                    ) from exc
+                if rules.retry and attempt < self.max_retries:
+                    self._retry_wait(attempt, 0, None, cancel)
+                    attempt += 1
+                    continue
+                raise NetworkError(
+                    "Microsoft 365 could not be reached.",
+                    hint="Check your internet connection and try again.",
+                    details=f"{method} {path}: {exc}",
+                ) from exc
+            status = resp.status_code
+            if status == 401:
+                claims = claims_from_www_authenticate(resp.headers.get("WWW-Authenticate"))
+                if claims and not claims_handled:
+                    claims_handled = True
+                    log.info("Graph asked for more claims (conditional access); signing in")
+                    resp.close()
+                    self.tokens.handle_claims_challenge(claims)
+                    continue
+                if not refreshed:
+                    refreshed = True
+                    force_refresh = True
+                    resp.close()
+                    continue
+                if rules.raise_on_401:
+                    raise SignInRequired(
+                        "Microsoft 365 did not accept your sign-in.",
+                        hint="Sign in again.",
+                        details=f"{method} {path} -> 401 {error_body(resp)[0]}",
+                    )
+                return resp
+            if status in rules.retry_statuses and rules.retry and attempt < self.max_retries:
+                retry_after = resp.headers.get("Retry-After")
+                resp.close()
+                self._retry_wait(attempt, status, retry_after, cancel)
+                attempt += 1
+                continue
+            return resp
+
     # ------------------------------------------------------------------ public API
 
     def request(
@@ -477,87 +597,19 @@ class GraphClient:
         """
         method = method.upper()
         url = self.url_for(path_or_url)
-        idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-        attempt = 0
-        refreshed = False
-        claims_handled = False
-        force_refresh = False
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise GraphCancelled("The request was cancelled.")
-            token = self.tokens.access_token(force_refresh=force_refresh)
-            force_refresh = False
-            send_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            send_headers.update(headers or {})
-            try:
-                resp = self._send(
-                    method,
-                    url,
-                    params=params,
-                    json_body=json,
-                    headers=send_headers,
-                    timeout=timeout,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise NetworkError(
-                    f"The secure connection to {urlsplit(url).netloc} failed: the server's "
-                    "certificate could not be verified or its TLS version is too old.",
-                    hint="Check the network (a proxy may be intercepting HTTPS).",
-                    details=str(exc),
-                ) from exc
-            except requests.RequestException as exc:
-                sent = not _never_sent(exc)
-                if sent and not idempotent:
-                    raise GraphAmbiguousError(
-                        "The connection to Microsoft 365 was lost before it answered; the "
-                        "request may or may not have been carried out, so it was not repeated.",
-                        hint="Check the Sent Items folder before trying again.",
-                        details=f"{method} {urlsplit(url).path}: {exc}",
-                    ) from exc
-                if retry and attempt < self.max_retries:
-                    delay = self.backoff_delay(attempt)
-                    attempt += 1
-                    self._note_retry(attempt, delay, 0)
-                    self._wait(delay, cancel)
-                    continue
-                raise NetworkError(
-                    "Microsoft 365 could not be reached.",
-                    hint="Check your internet connection and try again.",
-                    details=f"{method} {urlsplit(url).path}: {exc}",
-                ) from exc
-
-            if resp.status_code == 401:
-                claims = claims_from_www_authenticate(resp.headers.get("WWW-Authenticate"))
-                if claims and not claims_handled:
-                    claims_handled = True
-                    log.info("Graph asked for more claims (conditional access); signing in")
-                    self.tokens.handle_claims_challenge(claims)
-                    continue
-                if not refreshed:
-                    refreshed = True
-                    force_refresh = True
-                    continue
-                if check:
-                    raise SignInRequired(
-                        "Microsoft 365 did not accept your sign-in.",
-                        hint="Sign in again (vmsg login).",
-                        details=f"{method} {urlsplit(url).path} -> 401 {error_body(resp)[0]}",
-                    )
-                return resp
-
-            if resp.status_code in RETRY_STATUSES and retry and attempt < self.max_retries:
-                asked = parse_retry_after(resp.headers.get("Retry-After"))
-                delay = self.backoff_delay(attempt) if asked is None else asked
-                delay = min(delay, self.max_retry_after)
-                attempt += 1
-                self._note_retry(attempt, delay, resp.status_code)
-                resp.close()
-                self._wait(delay, cancel)
-                continue
-
-            if check and resp.status_code >= 400:
-                raise map_error(resp, method, url)
-            return resp
+        rules = _Rules(
+            repeatable=method in IDEMPOTENT_METHODS,
+            retry_statuses=RETRY_STATUSES,
+            retry=retry,
+            raise_on_401=check,
+        )
+        resp = self._exchange(
+            method, url, params=params, json_body=json, headers=headers,
+            timeout=timeout, cancel=cancel, rules=rules,
+        )  # fmt: skip
+        if check and resp.status_code >= 400:
+            raise map_error(resp, method, url)
+        return resp
 
     def _note_retry(self, attempt: int, delay: float, status: int) -> None:
         with self._stats_lock:
@@ -624,13 +676,18 @@ class GraphClient:
             url = nxt if isinstance(nxt, str) and nxt else None
 
     def batch(
-        self, requests_: list[dict[str, Any]], *, timeout: float = 60.0
+        self,
+        requests_: list[dict[str, Any]],
+        *,
+        timeout: float = 60.0,
+        cancel: threading.Event | None = None,
     ) -> list[dict[str, Any]]:
         """POST up to 20 requests to ``/$batch``; each item's ``{"id","status","headers","body"}``.
 
         Items come back in the order they were given. The batch is retried when Graph
         answered that it did not run it (429, 500, 503) or the connection never opened; a
-        lost answer, a timeout, 502 or 504 raise :class:`GraphAmbiguousError`.
+        lost answer, a timeout, 502 or 504 raise :class:`GraphAmbiguousError`. ``cancel``
+        stops before the next attempt (never while one is in flight) with GraphCancelled.
         """
         if not requests_:
             return []
@@ -639,130 +696,59 @@ class GraphClient:
         ids = [str(r.get("id", "")) for r in requests_]
         if any(not i for i in ids) or len(set(ids)) != len(ids):
             raise ValueError("every batch request needs a unique, non-empty id")
-        body = {"requests": requests_}
-        attempt = 0
-        refreshed = False
-        claims_handled = False
-        force_refresh = False
         url = self.url_for("/$batch")
-        while True:
-            token = self.tokens.access_token(force_refresh=force_refresh)
-            force_refresh = False
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-            }
-            try:
-                resp = self._send(
-                    "POST", url, params=None, json_body=body, headers=headers, timeout=timeout
+        rules = _Rules(repeatable=False, retry_statuses=BATCH_RETRY_STATUSES, what="the messages")
+        resp = self._exchange(
+            "POST", url, params=None, json_body={"requests": requests_},
+            headers={"Content-Type": "application/json"}, timeout=timeout, cancel=cancel,
+            rules=rules,
+        )  # fmt: skip
+        status = resp.status_code
+        if status in (500, 503):
+            raise NetworkError(
+                f"Microsoft 365 failed the batch ({status}) several times; nothing in it was sent.",
+                hint="The messages stay in the outbox and are retried later.",
+                details=resp.text[:200],
+            )
+        if status in (502, 504):
+            raise GraphAmbiguousError(
+                f"Microsoft 365 failed while handling the batch ({status}); some messages "
+                "may have been sent, so none were sent again.",
+                status=status,
+                hint="Check the Sent Items folder before sending again.",
+                response=resp,
+            )
+        if status >= 400:
+            raise map_error(resp, "POST", url)
+        try:
+            data = resp.json()
+            items = data["responses"]
+            if not isinstance(items, list):
+                raise TypeError("responses is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GraphAmbiguousError(
+                "Microsoft 365 answered the batch with something this app cannot read; "
+                "the messages may have been sent.",
+                status=status,
+                details=resp.text[:200],
+                response=resp,
+            ) from exc
+        by_id = {str(item.get("id")): item for item in items if isinstance(item, dict)}
+        out = []
+        for rid in ids:
+            item = by_id.get(rid)
+            if item is None:
+                out.append({"id": rid, "status": 0, "headers": {}, "body": None})
+            else:
+                out.append(
+                    {
+                        "id": rid,
+                        "status": int(item.get("status") or 0),
+                        "headers": item.get("headers") or {},
+                        "body": item.get("body"),
+                    }
                 )
-            except requests.exceptions.SSLError as exc:
-                if _certificate_refused(exc):  # the handshake failed: nothing was sent
-                    raise NetworkError(
-                        "The secure connection to Microsoft 365 failed: its certificate "
-                        "was not trusted.",
-                        hint="Check the date and time, and any proxy that inspects traffic.",
-                        details=str(exc),
-                    ) from exc
-                # Any other TLS failure can come after the whole request was written.
-                raise GraphAmbiguousError(
-                    "The secure connection to Microsoft 365 broke before it answered; the "
-                    "messages may or may not have been sent, so they were not sent again.",
-                    hint="Check the Sent Items folder before sending again.",
-                    details=f"POST /$batch: {exc}",
-                ) from exc
-            except requests.RequestException as exc:
-                if _never_sent(exc) and attempt < self.max_retries:
-                    delay = self.backoff_delay(attempt)
-                    attempt += 1
-                    self._note_retry(attempt, delay, 0)
-                    self._wait(delay, None)
-                    continue
-                if _never_sent(exc):
-                    raise NetworkError(
-                        "Microsoft 365 could not be reached.",
-                        hint="Check your internet connection and try again.",
-                        details=str(exc),
-                    ) from exc
-                raise GraphAmbiguousError(
-                    "The connection to Microsoft 365 was lost before it answered; the "
-                    "messages may or may not have been sent, so they were not sent again.",
-                    hint="Check the Sent Items folder before sending again.",
-                    details=f"POST /$batch: {exc}",
-                ) from exc
-            status = resp.status_code
-            if status == 401:
-                claims = claims_from_www_authenticate(resp.headers.get("WWW-Authenticate"))
-                if claims and not claims_handled:
-                    claims_handled = True
-                    self.tokens.handle_claims_challenge(claims)
-                    continue
-                if not refreshed:
-                    refreshed = True
-                    force_refresh = True
-                    continue
-                raise SignInRequired(
-                    "Microsoft 365 did not accept your sign-in.", hint="Sign in again (vmsg login)."
-                )
-            # 500 and 503 are answers: Graph says it failed the batch, so it is retried (the
-            # outbox's "unknown" is only for requests that got no answer). 502/504 come from a
-            # gateway that lost track of the backend, which may have run the batch.
-            if status in (429, 500, 503) and attempt < self.max_retries:
-                asked = parse_retry_after(resp.headers.get("Retry-After"))
-                delay = min(
-                    self.backoff_delay(attempt) if asked is None else asked, self.max_retry_after
-                )
-                attempt += 1
-                self._note_retry(attempt, delay, status)
-                self._wait(delay, None)
-                continue
-            if status in (500, 503):
-                raise NetworkError(
-                    f"Microsoft 365 failed the batch ({status}) several times; nothing in it "
-                    "was sent.",
-                    hint="The messages stay in the outbox and are retried later.",
-                    details=resp.text[:200],
-                )
-            if status in (502, 504):
-                raise GraphAmbiguousError(
-                    f"Microsoft 365 failed while handling the batch ({status}); some messages "
-                    "may have been sent, so none were sent again.",
-                    status=status,
-                    hint="Check the Sent Items folder before sending again.",
-                    response=resp,
-                )
-            if status >= 400:
-                raise map_error(resp, "POST", url)
-            try:
-                data = resp.json()
-                items = data["responses"]
-                if not isinstance(items, list):
-                    raise TypeError("responses is not a list")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise GraphAmbiguousError(
-                    "Microsoft 365 answered the batch with something this app cannot read; "
-                    "the messages may have been sent.",
-                    status=status,
-                    details=resp.text[:200],
-                    response=resp,
-                ) from exc
-            by_id = {str(item.get("id")): item for item in items if isinstance(item, dict)}
-            out = []
-            for rid in ids:
-                item = by_id.get(rid)
-                if item is None:
-                    out.append({"id": rid, "status": 0, "headers": {}, "body": None})
-                else:
-                    out.append(
-                        {
-                            "id": rid,
-                            "status": int(item.get("status") or 0),
-                            "headers": item.get("headers") or {},
-                            "body": item.get("body"),
-                        }
-                    )
-            return out
+        return out
 
     def close(self) -> None:
         self.session.close()

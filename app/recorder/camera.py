@@ -79,7 +79,7 @@ class OpenCVCamera:
         if not node.exists():
             raise DeviceError(
                 f"No camera found at {node}.",
-                hint="Connect a camera, pick one from 'vmsg devices', or use --camera synthetic.",
+                hint="Connect a camera, or choose another one from the device list.",
             )
         if not os.access(node, os.R_OK | os.W_OK):
             raise DeviceError(

@@ -141,7 +141,7 @@ def make_camera(spec: str | None) -> Any:
             raise DeviceError(
                 "No camera found.",
                 hint="Connect a camera (and allow camera access in the privacy settings), "
-                "or use --camera synthetic.",
+                "or use the synthetic test camera.",
             )
         return OpenCVCamera(int(cams[0].id), name=cams[0].name)
     if spec.startswith("file:"):
@@ -161,7 +161,7 @@ def make_camera(spec: str | None) -> Any:
         return OpenCVCamera(int(spec[10:]))
     raise DeviceError(
         f"Unknown camera {spec!r}.",
-        hint="Use a number from 'vmsg devices', 'synthetic', or 'file:PATH'.",
+        hint="Use a camera number from the device list, 'synthetic', or 'file:PATH'.",
     )
 
 
@@ -179,7 +179,7 @@ def make_microphone(spec: str | None) -> Any:
             raise DeviceError(
                 "No microphone found.",
                 hint="Connect a microphone (and allow microphone access in the privacy "
-                "settings), or record without sound (--mic none).",
+                "settings), or record without sound.",
             )
         return SoundDeviceMicrophone(None)
     head, _, rest = spec.partition(":")

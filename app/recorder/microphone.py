@@ -5,7 +5,7 @@ ADC time (``inputBufferAdcTime``, on the stream's clock) converted to ``time.mon
 the callback's ``currentTime``, where the host API reports a plausible one; otherwise
 (ALSA over PulseAudio, measured) from the lower envelope of callback arrival times
 (:class:`ArrivalClock`), so a late callback on a busy machine shifts nothing.
-The first stream in a process may deliver its first callback late (platform-facts: up to
+The first stream in a process may deliver its first callback late (docs/protocols.md, "Audio": up to
 ~1.9 s with PulseAudio), so the recorder warms it up before the clock starts, and the
 aligner fills whatever is missing with silence.
 """
@@ -75,16 +75,16 @@ def _privacy_hint() -> str:
     if sys.platform == "darwin":
         return (
             "Allow microphone access in System Settings > Privacy & Security > Microphone, "
-            "close other apps that use it, or record without sound (--mic none)."
+            "close other apps that use it, or record without sound."
         )
     if sys.platform == "win32":
         return (
             "Allow desktop apps to use the microphone in Settings > Privacy & security > "
-            "Microphone, close other apps that use it, or record without sound (--mic none)."
+            "Microphone, close other apps that use it, or record without sound."
         )
     return (
         "Check that it is connected and not used exclusively by another app, and that the "
-        "sound server (PulseAudio/PipeWire) runs; or record without sound (--mic none)."
+        "sound server (PulseAudio/PipeWire) runs; or record without sound."
     )
 
 
@@ -94,7 +94,7 @@ def _sounddevice() -> Any:
     except OSError as exc:
         raise DeviceError(
             "The sound library (PortAudio) is not installed, so no microphone can be used.",
-            hint="Install libportaudio2 (Linux), or record without sound (--mic none).",
+            hint="Install libportaudio2 (Linux), or record without sound.",
         ) from exc
     return sounddevice
 
@@ -131,15 +131,14 @@ class SoundDeviceMicrophone:
         except (ValueError, sd.PortAudioError) as exc:
             raise DeviceError(
                 f"No microphone found ({self.name}).",
-                hint="Connect a microphone, pick one from 'vmsg devices', or record without "
-                "sound (--mic none).",
+                hint="Connect a microphone, choose another one, or record without sound.",
                 details=str(exc),
             ) from exc
         self.name = str(info["name"])
         if int(info["max_input_channels"]) < 1:
             raise DeviceError(
                 f"'{self.name}' is not a microphone (it has no input channels).",
-                hint="Pick an input from 'vmsg devices'.",
+                hint="Choose an input device (one that has input channels).",
             )
         try:
             self._stream = sd.InputStream(

@@ -1,9 +1,10 @@
 """The encoder/muxer: H.264 + AAC into a growing, crash-safe fragmented MP4 (PyAV).
 
 ``movflags=frag_keyframe+empty_moov+default_base_moof`` with ``flush_packets=1`` makes the
-file grow by one whole fragment per GOP (platform-facts: without flush_packets nothing reaches
-the disk until close). Keyframes are forced on whole seconds of recording time, so a GOP is
-never longer than 1 s whatever the frame timing, and a crash loses at most that.
+file grow by one whole fragment per GOP (without flush_packets nothing reaches the disk until
+close: docs/protocols.md, "Media: fragmented MP4 with PyAV"). Keyframes are forced on whole
+seconds of recording time, so a GOP is never longer than 1 s whatever the frame timing, and a
+crash loses at most that.
 
 Timestamps: video pts are recording times (1/90000 s); audio pts are sample counts (1/48000).
 FFmpeg's AAC encoder primes with 1024 samples and a fragmented MP4 carries no edit list to

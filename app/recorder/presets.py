@@ -1,7 +1,8 @@
 """Recording presets and the encoder settings chosen for them from measurements.
 
-platform-facts (2 cores, libx264, tune=zerolatency): 720p veryfast 164 frames/s and 32 % CPU
-at 30 fps with no late frame, so 720p uses veryfast. 1080p veryfast reaches only 86 frames/s
+Measured (docs/protocols.md, "Media: encoder settings and measured speed"; 2 cores, libx264,
+tune=zerolatency): 720p veryfast 164 frames/s and 32 % CPU at 30 fps with no late frame, so
+720p uses veryfast. 1080p veryfast reaches only 86 frames/s
 with single frames up to 47 ms, too close to the 33 ms budget on a shared machine, so 1080p
 uses superfast (between veryfast and ultrafast's 116 frames/s) at a higher bitrate.
 Bitrates are capped (VBV) so a streaming upload keeps up on common uplinks: ~2.5 Mbit/s at

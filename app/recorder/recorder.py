@@ -259,7 +259,7 @@ class Recorder:
                     raise DeviceError(
                         f"The microphone '{self.microphone.name}' delivers no sound.",
                         hint="Check that it is connected and allowed (privacy settings), "
-                        "or record without sound (--mic none).",
+                        "or record without sound.",
                     )
             if not self._first_frame.wait(self.warmup_timeout):
                 raise DeviceError(
@@ -303,6 +303,22 @@ class Recorder:
         )
         sidecar.write_state(self.output, self._state)
         self._prepared = True
+
+    def abandon(self) -> None:
+        """Undo :meth:`prepare` without recording: release the devices, remove the file."""
+        if not self._prepared or self._started_threads:
+            return
+        for close in (self.camera.stop, getattr(self.microphone, "stop", None)):
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        self._stop_dispatcher()
+        if self._writer is not None:
+            self._writer.abort()
+        for path in (self.output, sidecar.sidecar_path(self.output)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self._prepared = False
 
     def start(self) -> None:
         """Prepare if needed, then run the countdown and start recording (non-blocking)."""

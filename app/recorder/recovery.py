@@ -54,8 +54,13 @@ def find_recoverable(directory: Path) -> list[RecoverableTake]:
     return out
 
 
-def finalize(take: RecoverableTake | Path) -> sidecar.TakeState:
-    """Repair the tail of an interrupted take and mark it ``recovered`` (or ``failed``)."""
+def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidecar.TakeState:
+    """Repair the tail of an interrupted take and mark it ``recovered`` (or ``failed``).
+
+    ``keep_bytes``: the take was being uploaded, so its complete fragments are kept byte
+    for byte when they play as they are (a remux would rewrite them, and the upload could
+    not resume into the same entry); only the torn tail is cut off.
+    """
     video = take.video if isinstance(take, RecoverableTake) else Path(take)
     state = sidecar.read_state(video)
     end, pairs = media.complete_fragments_end(video)
@@ -80,13 +85,18 @@ def finalize(take: RecoverableTake | Path) -> sidecar.TakeState:
                     break
                 dst.write(chunk)
                 remaining -= len(chunk)
-        try:
-            media.remux(truncated, repaired)
-        except Exception as exc:  # remux failed: the truncated copy is itself a valid file
-            log.warning(
-                "remux of %s failed (%s); keeping the complete fragments as they are", video, exc
-            )
+        if keep_bytes and media.check_playable(truncated).playable:
             shutil.copyfile(truncated, repaired)
+        else:
+            try:
+                media.remux(truncated, repaired)
+            except Exception as exc:  # remux failed: the truncated copy is itself valid
+                log.warning(
+                    "remux of %s failed (%s); keeping the complete fragments as they are",
+                    video,
+                    exc,
+                )
+                shutil.copyfile(truncated, repaired)
         check = media.check_playable(repaired)
         if not check.playable:
             raise RecordingError(

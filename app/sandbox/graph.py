@@ -1,6 +1,7 @@
 """The sandbox's Microsoft Graph v1.0: directory, people, mail and JSON batching.
 
-Served under ``/v1.0/`` (api-contract part B, followed to the letter where it is sure):
+Served under ``/v1.0/`` (the "Graph:" sections of docs/protocols.md, followed to the
+letter where they are sure; our own choices are listed there too):
 
 - ``GET /me``, ``GET /users/{id|upn}``, ``GET /users`` with ``$filter`` (startswith/eq
   joined by or/and; advanced operators need ``ConsistencyLevel: eventual`` and

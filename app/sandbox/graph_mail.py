@@ -7,7 +7,8 @@ into ``data:`` URIs so it opens in any browser. Drafts live in ``drafts/`` until
 Files are written to a temporary name and renamed, so a crash never leaves half a file,
 and nothing stored is ever rewritten by a later request.
 
-Validation follows the Graph ``microsoft.graph.message`` type (api-contract B1, B5):
+Validation follows the Graph ``microsoft.graph.message`` type (docs/protocols.md, "Graph:
+sending mail (sendMail)" and "Graph: errors and authorization"):
 unknown properties and wrong JSON types are ``RequestBodyRead`` (as Graph's OData reader
 says), recipients without a resolvable address ``ErrorInvalidRecipients``, a body
 ``contentType`` other than HTML/Text ``RequestBodyRead``, attachment ``contentBytes`` that is

@@ -4,7 +4,8 @@
 parentheses, ``startswith(prop,'x')``, ``endswith(prop,'x')``, ``prop eq 'x'``,
 ``prop ne 'x'``, OData string literals with ``''`` for a quote). Which of those need
 "advanced query" support (``ConsistencyLevel: eventual`` plus ``$count=true``) follows
-Graph's directory rules (api-contract B2): ``startswith`` and ``eq`` on displayName,
+Graph's directory rules (docs/protocols.md, "Graph: people and directory search"):
+``startswith`` and ``eq`` on displayName,
 givenName, surname, mail and userPrincipalName work by default; ``endswith``, ``ne`` and
 ``not`` do not.
 """

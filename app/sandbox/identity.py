@@ -1,6 +1,7 @@
 """The sandbox's Microsoft identity platform (Entra ID v2.0 endpoints) for MSAL.
 
-What MSAL 1.39 needs, and nothing pretends beyond it (see platform-facts "MSAL"):
+What MSAL 1.39 needs, and nothing pretends beyond it (docs/protocols.md, "Identity: MSAL
+Python behaviour we depend on"):
 
 - OpenID discovery at ``/<tenant>/v2.0/.well-known/openid-configuration`` (and the v1 path
   ``/<tenant>/.well-known/openid-configuration``), keys at ``/<tenant>/discovery/v2.0/keys``.

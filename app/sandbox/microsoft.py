@@ -95,7 +95,7 @@ class MicrosoftSandbox:
     def session(self) -> requests.Session:
         """A requests session that trusts the sandbox CA and ignores proxy/CA env vars."""
         s = requests.Session()
-        s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= (platform-facts)
+        s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= (docs/protocols.md, "TLS")
         s.verify = str(self.ca_file)
         return s
 

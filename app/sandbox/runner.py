@@ -5,8 +5,8 @@
 client id, tenant, seeded senders) so other processes find it (``app.sandbox.locate``).
 Everything the servers store lives under ``data_dir``, so stopping and starting again on
 the same directory keeps entries, uploads and mailboxes. ``vmsg sandbox`` runs this in
-the foreground until SIGINT/SIGTERM; the Sandbox profile and the test fixtures run it
-in-process.
+the foreground until SIGINT/SIGTERM; the app's workflow (``app.workflow.sandbox``) and
+the test fixtures run it in-process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,10 @@ class Sandbox:
     microsoft: Any  # app.sandbox.microsoft.MicrosoftSandbox
     manifest: dict[str, Any] = field(default_factory=dict)
     _stopped: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
     @property
     def manifest_path(self) -> Path:
@@ -98,7 +101,7 @@ def start_all(
     except OSError as exc:
         raise SandboxError(
             f"Cannot create the sandbox data folder {data_dir}: {exc.strerror}.",
-            hint="Choose another folder with --data-dir or VMSG_SANDBOX_DIR.",
+            hint="Choose another folder for the sandbox's data (VMSG_SANDBOX_DIR).",
         ) from exc
     try:
         kaltura, kaltura_server = start_kaltura(
@@ -144,25 +147,3 @@ def start_all(
         "sandbox running: %s", {k: v.get("url") for k, v in manifest.items() if isinstance(v, dict)}
     )
     return sandbox
-
-
-_embedded_lock = threading.Lock()
-_embedded: dict[Path, Sandbox] = {}
-
-
-def embedded(data_dir: Path) -> Sandbox:
-    """The in-process sandbox for ``data_dir``, started once per process on first use."""
-    key = Path(data_dir).resolve()
-    with _embedded_lock:
-        running = _embedded.get(key)
-        if running is None or running._stopped:
-            running = start_all(key)
-            _embedded[key] = running
-        return running
-
-
-def stop_embedded() -> None:
-    with _embedded_lock:
-        for running in _embedded.values():
-            running.stop()
-        _embedded.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -51,11 +51,31 @@ class CrashDialog(QDialog):
         self.copy_button.setText("Copied")
 
 
-def install() -> None:
-    """Route unexpected exceptions to :class:`CrashDialog` (call once a QApplication exists)."""
+class CrashRelay(QObject):
+    """Brings crashes from worker threads to the GUI thread (a queued signal), where
+    :func:`app.crash.drain_pending` shows them."""
 
-    def present(summary: str, details: str) -> None:
-        CrashDialog(summary, details).exec()
+    pending = Signal()
 
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pending.connect(self.on_pending, Qt.ConnectionType.QueuedConnection)
+
+    def on_pending(self) -> None:
+        crash.drain_pending()
+
+
+def show_dialog(summary: str, details: str) -> None:
+    CrashDialog(summary, details).exec()
+
+
+def install(presenter: crash.Presenter = show_dialog) -> CrashRelay:
+    """Route unexpected exceptions to :class:`CrashDialog`, always on the GUI thread.
+
+    Call once on the GUI thread, after the QApplication exists; keep the returned relay
+    alive as long as the app runs (it is parented to the application).
+    """
+    relay = CrashRelay(QCoreApplication.instance())
     crash.install(gui=True)
-    crash.set_presenter(present)
+    crash.set_presenter(presenter, wake=relay.pending.emit)
+    return relay

@@ -1,5 +1,6 @@
 """Acceptance: Kaltura's official Python client (PyPI ``KalturaApiClient``, XML only) runs
-the whole upload flow against the sandbox unchanged (issue 3; contract A5)."""
+the whole upload flow against the sandbox unchanged (docs/protocols.md, "Kaltura: the official
+Python client")."""
 
 from __future__ import annotations
 

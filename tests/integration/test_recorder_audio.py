@@ -1,7 +1,7 @@
 """The real audio path: record from the default input while a tone plays into the sink.
 
 In CI the test runner starts PulseAudio with a null sink whose monitor is the default
-source (platform-facts "Sound") and sets PULSE_SERVER/XDG_RUNTIME_DIR. Whatever is played
+source (docs/protocols.md, "Audio") and sets PULSE_SERVER/XDG_RUNTIME_DIR. Whatever is played
 into the sink comes back on the default input on a real, steady clock.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import wave
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from app.recorder import devices, media, sync
 from app.recorder.microphone import SoundDeviceMicrophone
 from app.recorder.recorder import Recorder
 from app.recorder.synthetic import SyntheticCamera
+from tests.helpers import wait_until
 
 OFFSET = 1024 / 48000
 
@@ -38,7 +38,7 @@ def write_tone(path: Path, seconds: float = 1.0, hz: float = 1000.0) -> None:
 @pytest.mark.needs_audio
 def test_tone_played_into_the_sink_is_recorded_at_the_right_time(tmp_path: Path) -> None:
     if not devices.list_microphones():
-        pytest.skip("no audio input device (start PulseAudio with a null sink: platform-facts)")
+        pytest.skip("no audio input device (start PulseAudio with a null sink: docs/protocols.md)")
     player = shutil.which("paplay")
     if player is None:
         pytest.skip("paplay (pulseaudio-utils) is not installed")
@@ -49,8 +49,8 @@ def test_tone_played_into_the_sink_is_recorded_at_the_right_time(tmp_path: Path)
                    max_seconds=4.0)  # fmt: skip
     rec.start()
     assert rec.wait_started(10)
-    while rec.elapsed < 1.5:
-        time.sleep(0.005)
+    wait_until(lambda: rec.elapsed >= 1.5 or rec.done, timeout=30, poll=0.005)
+    assert not rec.done
     played_at = rec.elapsed
     proc = subprocess.Popen([player, str(tone)])
     result = rec.wait(30)

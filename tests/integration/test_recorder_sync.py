@@ -10,6 +10,7 @@ import pytest
 from app.recorder import media, sync
 from app.recorder.recorder import Recorder
 from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone
+from tests.helpers import wait_until
 
 OFFSET = 1024 / 48000
 
@@ -24,8 +25,8 @@ def test_sync_holds_after_three_pauses_with_one_percent_skew(tmp_path: Path) -> 
     assert rec.wait_started(10)
     for cycle in range(3):
         # Pause at odd instants so pauses cut beeps and GOPs in the middle.
-        while rec.elapsed < 5.0 * (cycle + 1) + 0.37:
-            time.sleep(0.01)
+        wait_until(lambda c=cycle: rec.elapsed >= 5.0 * (c + 1) + 0.37, timeout=30)
+        assert not rec.done
         rec.pause()
         time.sleep(0.8 + 0.3 * cycle)
         rec.resume()

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from app import endpoints
 from app.sandbox import locate
+from app.workflow.services import Services
 
 VMSG = [sys.executable, "-m", "app"]
 
@@ -49,7 +49,9 @@ def test_manifest_names_live_endpoints(sandbox: object) -> None:
 
 
 def test_sandbox_profile_uses_the_running_sandbox(sandbox: object) -> None:
-    ep = endpoints.resolve()
+    with Services.open() as services:
+        ep = services.endpoints
+        assert services.sandbox.started_here is None  # found running, so not started again
     manifest = locate.read_manifest(Path(os.environ["VMSG_SANDBOX_DIR"]))
     assert manifest is not None
     assert ep.is_sandbox

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ def _flush() -> None:
         handler.flush()
 
 
-def test_unexpected_error_is_logged_and_presented(log_file: Path) -> None:
+def test_unexpected_error_is_logged_and_presented(
+    log_file: Path, allow_error_log: Callable[[str], None]
+) -> None:
+    allow_error_log("^unexpected error$")
     shown: list[tuple[str, str]] = []
     crash.set_presenter(lambda summary, details: shown.append((summary, details)))
     try:
@@ -43,8 +47,9 @@ def test_unexpected_error_is_logged_and_presented(log_file: Path) -> None:
 
 
 def test_without_presenter_it_prints_a_short_message(
-    log_file: Path, capsys: pytest.CaptureFixture[str]
+    log_file: Path, capsys: pytest.CaptureFixture[str], allow_error_log: Callable[[str], None]
 ) -> None:
+    allow_error_log("^unexpected error$")
     try:
         raise KeyError("x")
     except KeyError:
@@ -53,7 +58,10 @@ def test_without_presenter_it_prints_a_short_message(
     assert "Something went wrong: KeyError" in err and "This is a bug" in err
 
 
-def test_thread_exceptions_reach_the_handler(log_file: Path) -> None:
+def test_thread_exceptions_reach_the_handler(
+    log_file: Path, allow_error_log: Callable[[str], None]
+) -> None:
+    allow_error_log("^unexpected error$")
     shown: list[str] = []
     old_hook = threading.excepthook
     crash.install(gui=True)
@@ -70,8 +78,10 @@ def test_thread_exceptions_reach_the_handler(log_file: Path) -> None:
 
 
 def test_a_failing_presenter_falls_back_to_stderr(
-    log_file: Path, capsys: pytest.CaptureFixture[str]
+    log_file: Path, capsys: pytest.CaptureFixture[str], allow_error_log: Callable[[str], None]
 ) -> None:
+    allow_error_log("^(unexpected error|crash dialog failed)$")
+
     def broken(summary: str, details: str) -> None:
         raise RuntimeError("dialog exploded")
 

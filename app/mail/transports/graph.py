@@ -8,7 +8,8 @@ answer for the whole batch, a missing item, 504) is ``unknown``: sendMail has no
 idempotency key, so such a message is never sent again by itself.
 
 Exactly-once mode (the policy's ``exactly_once_sending``; needs Mail.ReadWrite), the
-draft flow of api-contract B1: ``POST /me/messages`` with ``Prefer: IdType="ImmutableId"``
+draft flow (docs/protocols.md, "Graph: drafts and exactly-once sending"):
+``POST /me/messages`` with ``Prefer: IdType="ImmutableId"``
 creates each draft once and its id is written to the outbox (``journal``) before
 anything else; then ``POST /me/messages/{id}/send``. Before any send that follows an
 uncertain one, ``GET /me/messages/{id}`` is asked whether the item is still a draft:
@@ -38,9 +39,10 @@ from app.microsoft.graph import GraphAmbiguousError, GraphError, parse_retry_aft
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 20
-#: No documented cap for a whole $batch body was found (api-contract B3); each sendMail
-#: item is held to ~4 MB. 20 messages with a 1 MB GIF preview (1.34 MB in base64) fit in
-#: one batch under this cap; a 413 for the whole batch splits it (nothing was run).
+#: No documented cap for a whole $batch body was found (docs/protocols.md, "Graph: JSON
+#: batching"); each sendMail item is held to ~4 MB. 20 messages with a 1 MB GIF preview
+#: (1.34 MB in base64) fit in one batch under this cap; a 413 for the whole batch splits it
+#: (nothing was run).
 DEFAULT_MAX_BATCH_BYTES = 40_000_000
 IMMUTABLE_ID = 'IdType="ImmutableId"'
 
@@ -89,7 +91,8 @@ class GraphTransport:
         self.client = client
         self.save_to_sent_items = save_to_sent_items
         self.max_batch_bytes = max_batch_bytes
-        #: Before checking an uncertain send: Sent Items can lag behind (api-contract B1).
+        #: Before checking an uncertain send: Sent Items can lag behind (docs/protocols.md,
+        #: "Graph: drafts and exactly-once sending").
         self.verify_delay = verify_delay
         self._sleep = sleep
         self.timeout = timeout

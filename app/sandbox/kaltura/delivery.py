@@ -4,7 +4,8 @@ entry that plays the video and counts views and plays per recipient token, and a
 player script with Kaltura's ``KalturaPlayer.setup(...).loadMedia({entryId})`` surface
 (plus its iframe form), so pages written for Kaltura's player run against the sandbox.
 
-Routes (``pid`` is the sandbox partner, ``sp`` = pid*100, contract A4)::
+Routes (``pid`` is the sandbox partner, ``sp`` = pid*100; docs/protocols.md, "Kaltura:
+delivery URLs and the player")::
 
     /p/<pid>/sp/<pid>00/thumbnail/entry_id/<id>[/version/<v>][/width/<w>/height/<h>
         /type/<1-4>/vid_sec/<s>/quality/<q>]                       -> image/jpeg

@@ -1,5 +1,6 @@
 """Media entries for the Kaltura sandbox: ``media.add/addContent/get/list/update/
-updateContent/delete``, ``category.add/list`` and ``categoryEntry.add/list`` (contract A4).
+updateContent/delete``, ``category.add/list`` and ``categoryEntry.add/list``
+(docs/protocols.md, "Kaltura: entries and categories").
 
 An entry is NO_CONTENT (7) until content is attached; IMPORT (0) while the attached
 upload token is not yet complete; then PRECONVERT (1) while a background "conversion"

@@ -1,5 +1,5 @@
 """Kaltura Sessions (KS) v2, generated and validated exactly as kSessionBase does
-(contract A3), plus read-only support for v1 strings.
+(docs/protocols.md, "Kaltura: KS string format"), plus read-only support for v1 strings.
 
 v2: fields = privileges (``*`` -> ``all:*``) + ``_e`` (absolute expiry), ``_t`` (type),
 ``_u`` (user), joined with ``http_build_query``; plaintext = sha1(rand16 + fields) (20 raw

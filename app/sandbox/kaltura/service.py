@@ -1,7 +1,8 @@
 """The Kaltura sandbox as one WSGI application: ``/api_v3/...`` (request decoding,
 KS checks, dispatch, multirequest) plus the delivery routes of :mod:`.delivery`.
 
-Every API answer, errors included, is HTTP 200 in the requested format (contract A2);
+Every API answer, errors included, is HTTP 200 in the requested format
+(docs/protocols.md, "Kaltura: responses and errors");
 an unexpected bug becomes ``INTERNAL_SERVERL_ERROR`` (logged with its traceback, never
 sent). Only bodies past the size limits get a non-200: 413, as the front web server of
 the real service answers.

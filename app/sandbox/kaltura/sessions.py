@@ -1,6 +1,6 @@
 """Sessions for the Kaltura sandbox: ``session.start``, ``session.startWidgetSession``,
 ``appToken.add/get/list/startSession``, ``user.loginByLoginId``, and the KS checks every
-other call goes through (contract A3).
+other call goes through (docs/protocols.md, "Kaltura: sessions (KS)").
 
 An expired KS gets ``INVALID_KS`` with the args the contract derives from the server
 code (KSID "EXPIRED", "-1,INVALID_STR"). ``expire_all()`` (the ``expire-sessions`` admin
@@ -118,7 +118,8 @@ class Sessions:
         with self._lock:
             known = session.rand.hex() in self._issued
         if session.expiry < self.now() or (revoked and not known):
-            # Contract A2 (derived from kPermissionManager): expired -> "EXPIRED", -1.
+            # Derived from kPermissionManager: expired -> "EXPIRED", -1
+            # (docs/protocols.md, "Kaltura: responses and errors").
             raise invalid_ks("EXPIRED", KS_INVALID_STR)
         if session.type not in (ksmod.SESSION_USER, ksmod.SESSION_ADMIN):
             raise invalid_ks(raw, ("-4", "INVALID_TYPE"))

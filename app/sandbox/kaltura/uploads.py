@@ -1,5 +1,6 @@
 """Upload tokens for the Kaltura sandbox: ``uploadToken.add/get/upload/delete/list`` with
-the resume / resumeAt / finalChunk rules of kUploadTokenMgr (contract A4).
+the resume / resumeAt / finalChunk rules of kUploadTokenMgr (docs/protocols.md, "Kaltura:
+upload tokens").
 
 Bytes go to disk as they arrive: werkzeug's multipart parser streams the ``fileData``
 part into a temp file next to the token's data (see :mod:`.service`), which is then

@@ -1,7 +1,8 @@
 """Kaltura API v3 wire format: decoding a request into parameters, and serializing
 results and errors as JSON (``format=1``) or the XML envelope (``format=2``, the default).
 
-Decoding follows infraRequestUtils ``getRequestParams`` (contract A1): the parameters are
+Decoding follows infraRequestUtils ``getRequestParams`` (docs/protocols.md, "Kaltura:
+request encoding"): the parameters are
 ``array_replace_recursive(POST, FILES, URL)``, where POST is a JSON body only when the
 Content-Type is exactly ``application/json``, the ``json`` field of a multipart body, or a
 plain form; URL is the ``/key/value`` path segments plus the query string, so URL params

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import requests
 
-from app import endpoints
 from app.kaltura import entries
-from app.kaltura.cli import open_kaltura
+from app.workflow.services import Services
 
 
 def test_record_with_upload_streams_the_take_and_prints_its_link(
@@ -37,11 +36,11 @@ def test_record_with_upload_streams_the_take_and_prints_its_link(
     assert upload["bytes"] == take.stat().st_size
     assert "r=" not in upload["landing_url"]  # a link for no one in particular
     assert requests.get(upload["landing_url"], timeout=10).status_code == 200
-    ep = endpoints.resolve()
-    session = open_kaltura(ep, str(ep.senders[0]["email"]))
-    info = entries.wait_for(session, upload["entry_id"], lambda e: e.has_content, timeout=30)
-    assert info.name == "Streamed"
-    info = entries.wait_for(session, upload["entry_id"], lambda e: e.ready, timeout=60)
+    with Services.open() as services:
+        session = services.kaltura(str(services.endpoints.senders[0]["email"]))
+        info = entries.wait_for(session, upload["entry_id"], lambda e: e.has_content, timeout=30)
+        assert info.name == "Streamed"
+        info = entries.wait_for(session, upload["entry_id"], lambda e: e.ready, timeout=60)
     served = requests.get(info.raw.get("downloadUrl") or info.data_url, timeout=30)
     assert served.status_code == 200
     assert served.content == take.read_bytes()  # byte-identical

@@ -21,44 +21,12 @@ from app.kaltura.links import landing_url
 from app.mail.message import Sender
 from app.microsoft.graph import GraphClient
 from app.sandbox.microsoft import MicrosoftSandbox
+from app.sandbox.testing import DeviceCodeToken
 from tests.fixtures.sandbox_kaltura import KalturaServer, start_kaltura_server
 from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
 
 MAIL_SCOPES = "User.Read Mail.Send offline_access"
 EXACTLY_ONCE_SCOPES = MAIL_SCOPES + " Mail.ReadWrite"
-
-
-class DeviceCodeToken:
-    """A TokenProvider that signs in to the identity sandbox with the device-code grant."""
-
-    def __init__(self, ms: MicrosoftSandbox, scopes: str) -> None:
-        self.ms = ms
-        self.scopes = scopes
-        self._token = ""
-
-    def access_token(self, force_refresh: bool = False) -> str:
-        if self._token and not force_refresh:
-            return self._token
-        s = self.ms.session()
-        dc = s.post(
-            f"{self.ms.authority}/oauth2/v2.0/devicecode",
-            data={"client_id": self.ms.client_id, "scope": self.scopes},
-            timeout=10,
-        ).json()
-        tok = s.post(
-            f"{self.ms.authority}/oauth2/v2.0/token",
-            data={
-                "client_id": self.ms.client_id,
-                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                "device_code": dc["device_code"],
-            },
-            timeout=10,
-        ).json()
-        self._token = str(tok["access_token"])
-        return self._token
-
-    def handle_claims_challenge(self, claims: str) -> None:
-        self._token = ""
 
 
 @dataclass

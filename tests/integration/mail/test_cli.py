@@ -14,14 +14,13 @@ import requests
 
 from app import cli
 from app.mail.message import parse_address
-from app.sandbox import runner
 from tests.fixtures.sandbox_kaltura import write_mp4
 
 
 @pytest.fixture
 def sandbox_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The Sandbox profile with its own sandbox dir; sign-ins cached in a 0600 file (this
-    machine has no Secret Service)."""
+    """The Sandbox profile with its own sandbox dir, which each command starts and stops
+    itself; sign-ins cached in a 0600 file (this machine has no Secret Service)."""
     monkeypatch.setenv("VMSG_SANDBOX_DIR", str(tmp_path / "sandbox"))
     from app import paths
 
@@ -30,7 +29,8 @@ def sandbox_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         json.dumps({"schema_version": 2, "allow_plaintext_token_cache": True})
     )
     yield tmp_path / "sandbox"
-    runner.stop_embedded()
+    # Every command stopped the sandbox it started: nothing is left serving.
+    assert not (tmp_path / "sandbox" / "sandbox.json").exists()
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
@@ -38,6 +38,17 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return code, lines, err
+
+
+@pytest.fixture
+def plaintext_cache() -> None:
+    """Sign-ins cached in a 0600 file (this machine may have no Secret Service)."""
+    from app import paths
+
+    paths.settings_path().parent.mkdir(parents=True, exist_ok=True)
+    paths.settings_path().write_text(
+        json.dumps({"schema_version": 2, "allow_plaintext_token_cache": True})
+    )
 
 
 def get(url: str) -> requests.Response:
@@ -56,7 +67,7 @@ def get(url: str) -> requests.Response:
             "only",
         ),
         (["--to", "a@example.com", "--cta-label", "Go", "--cta-url", "data:text/html,x"], "only"),
-        (["--to", "a@example.com", "--cta-label", "Go"], "both --cta-label and --cta-url"),
+        (["--to", "a@example.com", "--cta-label", "Go"], "needs both a label and a link"),
         (["--to", "a@example.com", "--template", "no-such"], "no template named"),
         (["--to", "a@example.com", "--template", "../../etc"], "not a template name"),
         ([], "nobody to send to"),
@@ -73,7 +84,7 @@ def test_bad_input_is_refused_before_anything_happens(
 
 
 def test_send_to_the_sandbox(
-    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: Any, plaintext_cache: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     video = write_mp4(tmp_path / "hello.mp4", seconds=1.0)
     argv = ["send", str(video), "--preview-text", "Hi\r\nthere", "--to",
@@ -110,7 +121,7 @@ def test_demo_sends_three_emails(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_hosted_preview_images_use_the_kaltura_thumbnail(
-    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: Any, plaintext_cache: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from app import paths
 
@@ -127,7 +138,7 @@ def test_hosted_preview_images_use_the_kaltura_thumbnail(
     video = write_mp4(tmp_path / "hosted.mp4", seconds=1.0)
     code, _lines, err = run(["send", str(video), "--to", "ann@fabrikam.example"], capsys)
     assert code == 0, err
-    sent = sorted((sandbox_profile / "mailboxes").glob("*/sent/*.json"))
+    sent = sorted((sandbox.data_dir / "mailboxes").glob("*/sent/*.json"))
     record = json.loads(sent[-1].read_text(encoding="utf-8"))
     message = record["message"]
     assert not message.get("attachments")
@@ -143,9 +154,9 @@ def test_hosted_preview_images_use_the_kaltura_thumbnail(
 
 def test_failed_upload_leaves_nothing_waiting(tmp_path: Path, composition: Any) -> None:
     from app.errors import KalturaError
-    from app.mail.cli import send_job
     from app.mail.outbox import Outbox
     from app.mail.transports.smtp import SmtpTransport
+    from app.workflow.send import send_job
 
     def upload() -> str:
         raise KalturaError("the upload failed")
@@ -162,12 +173,11 @@ def test_failed_upload_leaves_nothing_waiting(tmp_path: Path, composition: Any) 
 
 
 def test_unknown_message_then_resend_or_mark_sent(
-    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: Any, plaintext_cache: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     video = write_mp4(tmp_path / "u.mp4", seconds=0.5)
     code, lines, err = run(["send", str(video), "--to", "warmup@fabrikam.example"], capsys)
     assert code == 0, err
-    sandbox = runner.embedded(sandbox_profile)
     faults = sandbox.microsoft.graph_server.faults
     faults.configure(failure_rate=1.0, failure_modes=["lost_response"], match=r"/\$batch$")
     code, lines, err = run(
@@ -192,3 +202,15 @@ def test_unknown_message_then_resend_or_mark_sent(
     code, everything, _ = run(["outbox", "--all"], capsys)
     states = {row["address"]: row["state"] for row in everything}
     assert states["a@fabrikam.example"] == "sent" and states["b@fabrikam.example"] == "sent"
+
+
+def test_a_send_starts_the_sandbox_it_needs_and_stops_it(
+    sandbox_profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = write_mp4(tmp_path / "own.mp4", seconds=0.5)
+    code, lines, err = run(["send", str(video), "--to", "ann@fabrikam.example"], capsys)
+    assert code == 0, err
+    assert [line["state"] for line in lines] == ["sent"]
+    # Its data stays for the next command; its servers and sandbox.json are gone.
+    assert list((sandbox_profile / "mailboxes").glob("*/sent/*.json"))
+    assert not (sandbox_profile / "sandbox.json").exists()

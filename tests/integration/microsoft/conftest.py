@@ -2,7 +2,7 @@
 
 MSAL opens the authorization URL with :mod:`webbrowser`; :class:`AutoBrowser` is a
 registered ``webbrowser`` controller whose ``open()`` returns at once and completes the
-flow on a thread (a blocking browser would deadlock MSAL, platform-facts "MSAL"): it loads
+flow on a thread (a blocking browser would deadlock MSAL, docs/protocols.md, "Identity"): it loads
 the sandbox's /authorize page and submits its auto-posting form to MSAL's loopback
 listener, as a real browser's script would. ``mode="cancel"`` posts the error a cancelled
 sign-in returns; ``mode="ignore"`` never answers (a user who walked away).

@@ -7,7 +7,7 @@ real ones are tested against aiosmtpd and the Graph sandbox in tests/integration
 from __future__ import annotations
 
 import threading
-import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -76,22 +76,37 @@ def test_sends_in_batches_with_personal_links(tmp_path: Path, composition: Compo
     assert len(sent_events) == 45 and events[-1].kind == "idle"
 
 
+def watch(pump: Pump, events: list[OutboxEvent]) -> dict[str, threading.Event]:
+    """One event per OutboxEvent kind, set when the pump emits it (tests wait on these)."""
+    seen: dict[str, threading.Event] = defaultdict(threading.Event)
+
+    def on_event(event: OutboxEvent) -> None:
+        events.append(event)
+        seen[event.kind].set()
+
+    pump.on_event = on_event
+    return seen
+
+
 def test_waits_for_the_video_then_sends(tmp_path: Path, composition: Composition) -> None:
     box, transport, pump, events, people = setup(
         tmp_path, composition, 3, lambda m, n: Outcome(m.local_id, "sent")
     )
+    seen = watch(pump, events)
     job = box.add_job(composition, people)  # composed while the upload runs
     cancel = threading.Event()
     t = threading.Thread(target=pump.run, kwargs={"cancel": cancel, "job_id": job})
     t.start()
-    deadline = time.monotonic() + 5
-    while not any(e.kind == "waiting_for_video" for e in events) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert transport.calls == []
-    box.attach_video(job, "1_late")
-    pump.wake()
-    t.join(timeout=10)
-    assert not t.is_alive()
+    try:
+        assert seen["waiting_for_video"].wait(5)
+        assert transport.calls == []
+        box.attach_video(job, "1_late")
+        pump.wake()  # right after the pump said it waits: the wake must not be lost
+        t.join(timeout=10)
+        assert not t.is_alive()
+    finally:
+        cancel.set()
+        t.join(10)
     assert box.counts(job)["sent"] == 3
 
 
@@ -147,19 +162,23 @@ def test_offline_then_back_online(tmp_path: Path, composition: Composition) -> N
     box, transport, pump, events, people = setup(
         tmp_path, composition, 2, lambda m, n: Outcome(m.local_id, "sent")
     )
+    seen = watch(pump, events)
     transport.offline = True
     job = box.add_job(composition, people, entry_id="1_x")
     cancel = threading.Event()
     t = threading.Thread(target=pump.run, kwargs={"cancel": cancel, "job_id": job})
     t.start()
-    deadline = time.monotonic() + 5
-    while not any(e.kind == "waiting_for_network" for e in events) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert box.counts(job)["sent"] == 0 and transport.calls == []
-    assert any(e.state == "failed" and e.reason == "offline" for e in events)
-    transport.offline = False
-    pump.wake()
-    t.join(timeout=10)
+    try:
+        assert seen["waiting_for_network"].wait(5)
+        assert box.counts(job)["sent"] == 0 and transport.calls == []
+        assert any(e.state == "failed" and e.reason == "offline" for e in events)
+        transport.offline = False
+        pump.wake()
+        t.join(timeout=10)
+        assert not t.is_alive()
+    finally:
+        cancel.set()
+        t.join(10)
     assert box.counts(job)["sent"] == 2
 
 
@@ -167,11 +186,12 @@ def test_cancel_stops_a_waiting_pump(tmp_path: Path, composition: Composition) -
     box, _t, pump, _e, people = setup(
         tmp_path, composition, 1, lambda m, n: Outcome(m.local_id, "sent")
     )
+    seen = watch(pump, _e)
     box.add_job(composition, people)  # no video: the pump would wait
     cancel = threading.Event()
     t = threading.Thread(target=pump.run, kwargs={"cancel": cancel, "max_wait": 60})
     t.start()
-    time.sleep(0.1)
+    assert seen["waiting_for_video"].wait(5)  # it is waiting now, not before
     cancel.set()
     t.join(timeout=5)
     assert not t.is_alive()  # it would otherwise wait up to max_wait (60 s)

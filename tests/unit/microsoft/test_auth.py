@@ -9,6 +9,7 @@ what :class:`SignIn` passes to MSAL on those platforms through a recording stand
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -240,3 +241,51 @@ def test_the_redirect_listener_is_on_loopback_even_in_a_container() -> None:
         assert receiver.get_port() > 0
     finally:
         receiver.close()
+
+
+class WaitingApp(RecordingApp):
+    """An interactive sign-in that waits for the user until the test lets it finish; a
+    silent call answers from its account list like MSAL's cache does."""
+
+    started = threading.Event()
+    finish = threading.Event()
+
+    def acquire_token_interactive(self, **kwargs: Any) -> dict[str, Any]:
+        WaitingApp.started.set()
+        assert WaitingApp.finish.wait(10), "the test never let the sign-in finish"
+        return super().acquire_token_interactive(**kwargs)
+
+    def acquire_token_silent_with_error(self, scopes: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"access_token": "silent-AT"}
+
+
+def test_an_interactive_sign_in_holds_no_lock_other_work_needs() -> None:
+    WaitingApp.started.clear()
+    WaitingApp.finish.clear()
+    signin = auth.SignIn(
+        CONFIG, store(), app_factory=WaitingApp, platform="darwin", parent_window_handle=7
+    )
+    user = threading.Thread(target=signin.sign_in, daemon=True)
+    user.start()
+    assert WaitingApp.started.wait(10)
+    try:
+        assert signin.signing_in
+        # Reading the account and silent tokens answer at once, not after the sign-in.
+        assert signin.account() is None
+        with pytest.raises(SignInRequired, match="not signed in"):
+            signin.access_token()
+        # A second interactive sign-in is refused at once, not queued behind the first.
+        with pytest.raises(auth.MicrosoftError, match="already in progress"):
+            signin.sign_in()
+        # Work that may sign in interactively waits for the first one, cancellably.
+        signin.interactive_fallback = True
+        cancel = threading.Event()
+        cancel.set()
+        with pytest.raises(auth.SignInCancelled, match="Stopped waiting"):
+            signin.access_token(cancel=cancel)
+    finally:
+        WaitingApp.finish.set()
+        user.join(10)
+    assert not user.is_alive() and not signin.signing_in
+    # Once the user finished, the waiting kind of work gets its token silently.
+    assert signin.access_token(cancel=threading.Event()) == "silent-AT"

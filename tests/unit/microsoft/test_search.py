@@ -13,6 +13,7 @@ from app.errors import NetworkError
 from app.microsoft import search as s
 from app.microsoft.graph import GraphClient
 from app.microsoft.search import Lookup, RecipientSearch, SearchResults, Suggestion
+from tests.helpers import wait_until
 from tests.unit.microsoft.scripted import BASE, Reply, Tokens, graph_error, scripted_session
 
 
@@ -162,20 +163,14 @@ def test_superseded_lookup_is_cancelled_and_its_answer_dropped() -> None:
     d.block = threading.Event()
     e.type("mar")
     sched.advance(0.2)  # the lookup for "mar" now hangs in a worker
-    for _ in range(100):
-        if d.calls:
-            break
-        threading.Event().wait(0.01)
+    wait_until(lambda: d.calls, timeout=5)
     e.type("mari")
     first_cancel = d.cancels[0]
     assert first_cancel is not None and first_cancel.is_set()
     d.block.set()
     sched.advance(0.2)
     e.close()
-    for _ in range(200):
-        if any(r.query == "mari" and r.origin == "graph" for r in got):
-            break
-        threading.Event().wait(0.01)
+    wait_until(lambda: any(r.query == "mari" and r.origin == "graph" for r in got), timeout=5)
     assert not any(r.query == "mar" for r in got)
     assert any(r.query == "mari" and r.origin == "graph" for r in got)
 

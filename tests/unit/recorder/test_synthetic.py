@@ -1,8 +1,16 @@
+"""The synthetic devices: beeps on whole seconds, skewed sample clocks, test patterns."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
 import numpy as np
 import pytest
 
 from app.errors import DeviceError
 from app.recorder.clock import RecordingClock
+from app.recorder.sources import AudioBlock
 from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone, parse_skew
 
 
@@ -56,11 +64,30 @@ def test_parse_skew_refuses_words() -> None:
 
 
 def test_sample_clock_runs_fast_by_the_skew() -> None:
-    got: list[int] = []
-    mic = SyntheticMicrophone(skew=0.01)
-    mic.start(lambda b: got.append(len(b.samples)), lambda _: None)
-    import time
+    """Blocks are stamped on the microphone's own clock: at +1 % skew, 480 samples span
+    9.901 ms of host time instead of 10 ms. Deterministic: the host clock the microphone
+    reads is always past the next block, so it never waits."""
+    blocks: list[AudioBlock] = []
+    clock = iter([0.0])
 
-    time.sleep(1.0)
-    mic.stop()
-    assert sum(got) == pytest.approx(48480, rel=0.02)
+    def now() -> float:
+        return next(clock, 1e9)  # t0 = 0, then every block is already due
+
+    mic = SyntheticMicrophone(skew=0.01, now=now)
+    enough = threading.Event()
+
+    def on_block(block: AudioBlock) -> None:
+        blocks.append(block)
+        if len(blocks) == 101:
+            mic.stop()  # from its own thread: it stops after this block
+            enough.set()
+
+    mic.start(on_block, lambda _: None)
+    assert enough.wait(10)
+    mic.stop()  # joins the thread
+    assert len(blocks) == 101
+    spacing = [b.t - a.t for a, b in itertools.pairwise(blocks)]
+    assert spacing == pytest.approx([480 / 48480] * 100, abs=1e-9)
+    assert blocks[-1].t - blocks[0].t == pytest.approx(100 * 480 / 48480, abs=1e-9)
+    # The effect is 1 % of 1 s = 10 ms over these 100 blocks, a million times the tolerance.
+    assert abs((blocks[-1].t - blocks[0].t) - 1.0) > 0.0099

@@ -1,4 +1,5 @@
-"""KS v2 generation and validation (contract A3), and reading v1 strings."""
+"""KS v2 generation and validation (docs/protocols.md, "Kaltura: KS string format"), and
+reading v1 strings."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.sandbox.microsoft import MicrosoftSandbox
 from tests.fixtures.sandbox_microsoft import sign_in
-from tests.unit.sandbox.test_graph import Graph, assert_graph_error
+from tests.integration.sandbox.test_graph import Graph, assert_graph_error
 
 Factory = Callable[..., MicrosoftSandbox]
 SCOPES = ("User.Read", "Mail.Send", "Mail.ReadWrite")

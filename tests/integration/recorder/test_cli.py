@@ -79,7 +79,7 @@ def test_unwritable_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_record_from_a_file_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from .conftest import write_take
+    from tests.unit.recorder.conftest import write_take
 
     src = write_take(tmp_path / "src.mp4", 2.0)
     code, out, err = run(capsys, "record", "-o", str(tmp_path / "f.mp4"), "--camera",

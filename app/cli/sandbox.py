@@ -13,7 +13,7 @@ from app import paths
 from app.errors import SandboxError
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, name: str) -> None:
     p = sub.add_parser(
         "sandbox",
         help="Run the local Kaltura, Graph and sign-in servers.",
@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.sandbox.runner import start_all  # noqa: PLC0415
+    from app.workflow import sandbox as sandbox_host  # noqa: PLC0415
 
     if not 0 <= args.port <= 65533:
         raise SandboxError(f"--port {args.port} is not a usable port number (0-65533).")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise SandboxError("--users must be between 1 and 100000.")
     data_dir = (args.data_dir or paths.sandbox_dir()).expanduser().resolve()
     base = args.port
-    sandbox = start_all(
+    sandbox = sandbox_host.start(
         data_dir,
         kaltura_port=base,
         identity_port=base + 1 if base else 0,

@@ -1,4 +1,4 @@
-"""``vmsg doctor``: what this machine has, what the app found, and what to do about gaps.
+"""The doctor: what this machine has, what the app found, and what to do about gaps.
 
 Each check yields a line with a status: ``ok``, ``warn`` (works, but something is worth
 knowing) or ``FAIL`` (something required is missing; the exit code is then 1). Every
@@ -13,7 +13,6 @@ import platform
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
 
 from app import __version__, paths
 from app import policy as policy_mod
@@ -125,7 +124,9 @@ def checks(profile: str | None = None) -> Iterator[Check]:
     effective = pol.apply(result.settings)
     active = profile or effective.active_profile
     if active not in effective.profiles:
-        yield Check(FAIL, "Profile", f'"{active}" does not exist', "Run 'vmsg doctor' without it.")
+        yield Check(
+            FAIL, "Profile", f'"{active}" does not exist', "Choose one of the profiles below."
+        )
     for name, prof in effective.profiles.items():
         marker = " (active)" if name == active else ""
         yield from _profile_checks(name + marker, prof)
@@ -210,15 +211,3 @@ def _profile_checks(label: str, prof: settings_mod.Profile) -> Iterator[Check]:
             "incomplete: " + ", ".join(missing),
             "Ask your administrator for these values (see docs/admin-guide.md).",
         )
-
-
-def run(profile: str | None, out: TextIO) -> int:
-    failed = False
-    for check in checks(profile):
-        out.write(f"[{check.status:>4}] {check.name}: {check.value}\n")
-        if check.fix:
-            for line in check.fix.splitlines():
-                out.write(f"       -> {line}\n")
-        failed = failed or check.status == FAIL
-    out.write("\nSomething required is missing (FAIL above).\n" if failed else "\nAll good.\n")
-    return 1 if failed else 0

@@ -1,9 +1,9 @@
-"""Upload-token contract (A4): resume / resumeAt / finalChunk rules, statuses, isolation."""
+"""Upload tokens (docs/protocols.md, "Kaltura: upload tokens"): resume / resumeAt /
+finalChunk rules, statuses, isolation."""
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.sandbox_kaltura import KalturaServer
+from tests.helpers import wait_until
 
 PENDING, PARTIAL, FULL, CLOSED, DELETED = 0, 1, 2, 3, 5
 
@@ -167,10 +168,13 @@ def test_final_chunk_waits_for_a_parked_gap_filled_concurrently(tmp_path: Any) -
 
         t = threading.Thread(target=final)
         t.start()
-        time.sleep(0.3)
-        assert t.is_alive()  # waiting for bytes 4..8
+        # The final chunk is parked at offset 8 and its request waits for bytes 4..8.
+        folder = server.service.uploads.data_path(token["id"]).parent
+        wait_until(lambda: list(folder.glob("chunk.*")), timeout=10)
+        assert t.is_alive()
         _upload(server, ks, token["id"], b"BBBB", resume=True, final=False, at=4)
         t.join(timeout=10)
+        assert not t.is_alive()
         assert results["final"]["status"] == FULL
         assert _stored(server, token["id"]) == b"AAAABBBBCCCC"
     finally:

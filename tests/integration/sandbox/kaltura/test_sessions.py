@@ -1,5 +1,6 @@
-"""Sessions contract (A3): session.start, widget sessions, app tokens, loginByLoginId,
-KS expiry / revocation / partner / garbage, and the expire-sessions admin action."""
+"""Sessions (docs/protocols.md, "Kaltura: sessions (KS)"): session.start, widget sessions,
+app tokens, loginByLoginId, KS expiry / revocation / partner / garbage, and the
+expire-sessions admin action."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +20,7 @@ from app.recorder.presets import Preset
 from app.recorder.recorder import Recorder
 from app.recorder.sources import STANDARD_SIZES, nearest_size
 from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone
+from tests.helpers import wait_until
 
 OFFSET = 1024 / 48000
 
@@ -79,22 +81,33 @@ def test_mic_none_still_writes_a_silent_audio_track(tmp_path: Path) -> None:
 
 def test_pause_removes_the_span_from_both_tracks(tmp_path: Path) -> None:
     path = tmp_path / "paused.mp4"
-    rec = Recorder(path, SyntheticCamera(), SyntheticMicrophone(skew=0.01), preset="480p")
+    got: list[ev.RecorderEvent] = []
+    rec = Recorder(path, SyntheticCamera(), SyntheticMicrophone(skew=0.01), preset="480p",
+                   on_event=got.append)  # fmt: skip
     rec.start()
     assert rec.wait_started(5)
-    time.sleep(1.3)
+    wait_until(lambda: rec.elapsed >= 1.3, timeout=10)
     rec.pause()
     assert rec.state == "paused"
-    time.sleep(1.0)
+    paused_at = rec.elapsed
+    time.sleep(1.0)  # the span under test: a second of wall time while paused
+    assert rec.elapsed == paused_at  # the recording clock stood still
     with pytest.raises(RecordingError):
         rec.pause()
     rec.resume()
-    time.sleep(1.3)
+    wait_until(lambda: rec.elapsed >= paused_at + 1.3, timeout=10)
     result = rec.stop()
-    assert result.duration == pytest.approx(2.6, abs=0.1)
+    pause = next(e for e in got if isinstance(e, ev.Paused))
+    resume = next(e for e in got if isinstance(e, ev.Resumed))
+    stop = next(e for e in got if isinstance(e, ev.Stopped))
+    assert resume.t == pytest.approx(pause.t, abs=1e-3)  # no time passed in the take
+    assert result.duration == pytest.approx(stop.t, abs=1e-6)
+    assert result.duration >= paused_at + 1.3
     check = media.check_playable(path)
     assert abs(check.video_end - OFFSET - result.duration) < 0.05
     assert abs(check.audio_end - OFFSET - result.duration) < 0.05
+    # A 1 % fast microphone drifts 10 ms a second: the aligner had to shorten the audio.
+    assert result.audio_stretched < 0
     report = sync.analyze(path)
     assert len(report.pairs) == 2
     assert report.max_abs_offset is not None and report.max_abs_offset <= 0.020
@@ -103,10 +116,17 @@ def test_pause_removes_the_span_from_both_tracks(tmp_path: Path) -> None:
 def test_countdown_then_start_and_cancel_during_countdown(tmp_path: Path) -> None:
     path = tmp_path / "c.mp4"
     got: list[ev.RecorderEvent] = []
+    ticking = threading.Event()
+
+    def on_event(event: ev.RecorderEvent) -> None:
+        got.append(event)
+        if isinstance(event, ev.CountdownTick):
+            ticking.set()
+
     rec = Recorder(path, SyntheticCamera(), SyntheticMicrophone(), preset="480p", countdown=3,
-                   on_event=got.append)  # fmt: skip
+                   on_event=on_event)  # fmt: skip
     rec.start()
-    time.sleep(0.5)
+    assert ticking.wait(5)
     assert rec.state == "countdown"
     result = rec.stop()
     assert result.state == "cancelled" and result.duration == 0
@@ -228,12 +248,13 @@ def test_black_camera_and_silent_microphone_are_reported(tmp_path: Path) -> None
 def test_preview_is_a_latest_frame_slot(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "p.mp4", SyntheticCamera(), None, preset="480p", mirror_preview=True)
     rec.start()
-    rec.wait_started(5)
-    time.sleep(0.3)
+    assert rec.wait_started(5)
+    wait_until(lambda: rec.preview.get() is not None, timeout=5)
     first = rec.preview.get()
-    time.sleep(0.3)
+    assert first is not None
+    wait_until(lambda: rec.preview.seq > first[1], timeout=5)  # a newer frame replaced it
     second = rec.preview.get()
     rec.stop()
-    assert first is not None and second is not None
+    assert second is not None
     assert second[1] > first[1]
     assert first[0].shape == (480, 854, 3)

@@ -11,8 +11,8 @@ import requests
 
 from app.sandbox.microsoft import MicrosoftSandbox
 from tests.fixtures.sandbox_microsoft import sign_in
-from tests.unit.sandbox.test_graph import Graph, assert_graph_error
-from tests.unit.sandbox.test_graph_mail import message
+from tests.integration.sandbox.test_graph import Graph, assert_graph_error
+from tests.integration.sandbox.test_graph_mail import message
 
 SCOPES = ("User.Read", "Mail.Send", "Mail.ReadWrite", "People.Read", "User.ReadBasic.All")
 JSON = {"Content-Type": "application/json"}

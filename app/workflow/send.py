@@ -1,0 +1,366 @@
+"""Sending a video message to one person or thirty: :class:`SendSession`.
+
+::
+
+    request = SendRequest.build(video, to=["Ann <ann@x.example>"], note="Hi!")
+    session = SendSession(services, request, on_event=show)
+    session.prepare()          # every check; no server touched, nothing uploaded
+    result = session.run()     # one personal message per recipient, per-recipient events
+
+:meth:`SendSession.prepare` checks everything a person can get wrong before anything
+happens: the addresses and the button link (already in :meth:`SendRequest.build`), the
+template, the video file, the administrator's policy, the transport's settings, the
+preview's size, and every recipient's message rendered once. :meth:`SendSession.run` then
+signs in, queues one message per recipient in the outbox (so nothing is lost if the app
+stops), gets the video into Kaltura (the take's own entry, an earlier upload of the same
+file by the same account, an interrupted upload resumed, or a new upload, all through
+:class:`~app.workflow.uploads.UploadRecipe`) and sends each message as soon as the link
+exists. ``cancel`` stops it: the upload is suspended (it resumes when the same video is
+sent again) and the messages not sent yet are withdrawn.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.errors import AppError, MailError
+from app.kaltura.uploader import EntryMetadata
+from app.mail.message import (
+    Composition,
+    Cta,
+    Preview,
+    Recipient,
+    Sender,
+    check_cta,
+    hosted_preview,
+    inline_preview,
+    parse_address,
+    validate,
+)
+from app.mail.outbox import Outbox, OutboxMessage
+from app.mail.pump import LinkBuilder, OutboxEvent, Pump
+from app.mail.templates import TemplateCatalog
+from app.workflow.events import Notice, OnEvent, safe_callback
+from app.workflow.uploads import CONTENT_TIMEOUT, check_video
+
+if TYPE_CHECKING:
+    from app.mail.transports import Transport
+    from app.workflow.services import Services
+
+log = logging.getLogger(__name__)
+
+#: Messages left "sending" this long ago by a process that died are marked unknown when
+#: a send starts (a running app's in-flight messages are younger than this).
+STALE_SENDING_SECONDS = 600.0
+DEFAULT_TEMPLATE = "personal-note"
+
+
+@dataclass
+class SendRequest:
+    """What the user asked for, checked: nothing here can fail later for bad input."""
+
+    video: Path
+    to: list[Recipient]
+    cc: tuple[Recipient, ...] = ()
+    bcc: tuple[Recipient, ...] = ()
+    #: A subject template; None: the template's own.
+    subject: str | None = None
+    note: str = ""
+    #: "" means the profile's default template.
+    template: str = ""
+    cta: Cta | None = None
+    title: str = ""
+    #: A line on the preview's first frame (desktop Outlook shows only that frame).
+    preview_text: str = ""
+    #: "graph" or "smtp"; "" means the profile's.
+    transport: str = ""
+    #: The From address for SMTP ("" means the SMTP user name).
+    sender_address: str = ""
+    #: The take's entry when it was uploaded while recording ("" to upload ``video``).
+    entry_id: str = ""
+    #: The signature under the message; None: the profile's.
+    signature_html: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        video: Path | str,
+        *,
+        to: list[str],
+        cc: list[str] | None = None,
+        bcc: list[str] | None = None,
+        cta_label: str = "",
+        cta_url: str = "",
+        title: str = "",
+        **rest: Any,
+    ) -> SendRequest:
+        """Check what a person typed. Raises MailError naming the first problem."""
+        recipients = [parse_address(a, what="recipient") for a in to]
+        if not recipients:
+            raise MailError("There is nobody to send to.", hint="Add at least one recipient.")
+        copies = tuple(parse_address(a, what="CC address") for a in cc or [])
+        blind = tuple(parse_address(a, what="BCC address") for a in bcc or [])
+        if bool(cta_label) != bool(cta_url):
+            raise MailError(
+                "A button needs both a label and a link.",
+                hint='For example the label "Book a meeting" and https://cal.example.com/me',
+            )
+        cta = check_cta(cta_label, cta_url) if cta_label else None
+        path = Path(video).expanduser()
+        title = title or path.stem.replace("_", " ").replace("-", " ").strip() or "Video"
+        return cls(video=path, to=recipients, cc=copies, bcc=blind, cta=cta, title=title, **rest)
+
+
+@dataclass
+class SendResult:
+    """Where each recipient's message stands at the end of :meth:`SendSession.run`."""
+
+    messages: list[OutboxMessage]
+    entry_id: str
+    #: The video was already in Kaltura (the take's entry or an earlier upload).
+    reused_upload: bool
+
+    @property
+    def all_sent(self) -> bool:
+        return all(m.state == "sent" for m in self.messages)
+
+    @property
+    def any_unknown(self) -> bool:
+        return any(m.state == "unknown" for m in self.messages)
+
+
+@dataclass
+class _Checked:
+    """What prepare() settled, for run()."""
+
+    template: str
+    transport: str
+    exactly_once: bool
+    hosted: bool
+    duration: float
+    preview: Preview
+    catalog: TemplateCatalog = field(default_factory=TemplateCatalog)
+
+
+def make_preview(video: Path, text: str = "") -> Preview:
+    """The animated GIF preview of the take, checked (<= 1 MB) before anything is sent.
+
+    ``text`` goes on the first frame (desktop Outlook shows only that one). One GIF is
+    shared by every recipient: a personal first frame costs ~1 s of encoding per
+    recipient (benchmarks/send.py ``first_frame``), so it is not the default.
+    """
+    from app.mail.text import clean_line  # noqa: PLC0415
+    from app.recorder.media import gif_preview  # noqa: PLC0415 - PyAV/OpenCV are heavy
+
+    return inline_preview(gif_preview(video, first_frame_text=clean_line(text, max_chars=40)))
+
+
+def hosted_size(video: Path, width: int = 480) -> tuple[int, int]:
+    """The hosted thumbnail's size: ``width`` wide, the video's aspect ratio (16:9 if unknown)."""
+    from app.recorder.media import probe  # noqa: PLC0415
+
+    try:
+        info = probe(video)
+        w, h = info.width, info.height
+    except AppError:
+        w, h = 16, 9
+    if w <= 0 or h <= 0:
+        w, h = 16, 9
+    return width, max(16, round(width * h / w / 2) * 2)
+
+
+#: Stands in for the sender while checking (the real one needs a server: /me).
+_PROVISIONAL_SENDER = Sender(email="sender@example.invalid", name="Sender")
+
+
+class SendSession:
+    """One send: ``prepare()`` then ``run()`` (see the module docstring)."""
+
+    def __init__(
+        self, services: Services, request: SendRequest, *, on_event: OnEvent | None = None
+    ) -> None:
+        self.services = services
+        self.request = request
+        self.emit = safe_callback(on_event)
+        self._checked: _Checked | None = None
+
+    # ------------------------------------------------------------------ prepare
+
+    def prepare(self) -> None:
+        """Every check that needs no server. Raises the first problem as an AppError."""
+        services, request = self.services, self.request
+        catalog = TemplateCatalog()
+        template = request.template or services.mail_defaults.template or DEFAULT_TEMPLATE
+        catalog.info(template)  # an unknown or unsafe template name
+        duration = check_video(request.video)
+        services.require_valid_policy()
+        transport = services.transport_kind(request.transport)
+        if transport == "smtp":
+            services.check_smtp(request.sender_address)
+        exactly_once = bool(services.settings.exactly_once_sending) and transport != "smtp"
+        hosted = bool(services.profile.kaltura.hosted_preview_images)
+        preview = (
+            hosted_preview("https://example.invalid/thumbnail.jpg")
+            if hosted
+            else make_preview(request.video, request.preview_text)
+        )
+        checked = _Checked(template, transport, exactly_once, hosted, duration, preview, catalog)
+        # Every recipient is rendered now: a bad template or name fails before any upload.
+        validate(self._composition(checked, _PROVISIONAL_SENDER), request.to, catalog=catalog)
+        self._checked = checked
+
+    def _composition(self, checked: _Checked, sender: Sender) -> Composition:
+        r = self.request
+        return Composition(
+            sender=sender,
+            video_title=r.title,
+            template=checked.template,
+            note=r.note,
+            subject=r.subject,
+            cta=r.cta,
+            cc=r.cc,
+            bcc=r.bcc,
+            preview=checked.preview,
+            duration_seconds=checked.duration,
+        )
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, cancel: threading.Event | None = None) -> SendResult:
+        """Send one message per recipient; returns where each stands."""
+        if self._checked is None:
+            self.prepare()
+        checked = self._checked
+        assert checked is not None
+        cancel = cancel or threading.Event()
+        services, request = self.services, self.request
+        with services.activity(cancel):
+            transport, sender = services.transport(
+                checked.transport,
+                sender_address=request.sender_address,
+                signature_html=request.signature_html,
+                cancel=cancel,
+            )
+            composition = self._composition(checked, sender)
+            validate(composition, request.to, catalog=checked.catalog)
+            recipe = services.uploads()
+            recipe.session.ks()  # wrong Kaltura settings are reported before queuing
+            outbox = services.outbox()
+            outbox.recover(older_than=STALE_SENDING_SECONDS)
+            reused = False
+            entry_id = ""
+
+            def upload() -> str:
+                nonlocal reused
+                if request.entry_id:
+                    self._check_entry(request.entry_id, cancel)
+                    reused = True
+                    return request.entry_id
+                self.emit(Notice(f"uploading {request.video.name}"))
+                done = recipe.upload_file(
+                    request.video, EntryMetadata(name=request.title), cancel=cancel
+                )
+                reused = done.reused
+                return done.entry_id
+
+            if checked.hosted:
+                # The thumbnail URL needs the entry: upload first, then compose with it.
+                entry_id = upload()
+                width, height = hosted_size(request.video)
+                thumb = services.thumbnail_url(entry_id, width=width, height=height)
+                composition = replace(
+                    composition, preview=hosted_preview(thumb, width=width, height=height)
+                )
+            rows = send_job(
+                outbox,
+                composition,
+                request.to,
+                transport=transport,
+                link_for=services.landing_url,
+                upload=(lambda: entry_id) if entry_id else upload,
+                exactly_once=checked.exactly_once,
+                on_event=self._on_outbox_event,
+                cancel=cancel,
+            )
+            job_entry = outbox.job(rows[0].job_id).entry_id if rows else None
+        return SendResult(rows, job_entry or entry_id, reused)
+
+    def _check_entry(self, entry_id: str, cancel: threading.Event) -> None:
+        """The take's entry has its content (its upload finished, maybe just now)."""
+        from app.kaltura import entries  # noqa: PLC0415
+
+        recipe = self.services.uploads()
+        entries.wait_for(
+            recipe.session, entry_id, lambda e: e.has_content, timeout=CONTENT_TIMEOUT,
+            cancel=cancel,
+        )  # fmt: skip
+
+    def _on_outbox_event(self, event: OutboxEvent) -> None:
+        self.emit(event)
+
+
+def send_job(
+    outbox: Outbox,
+    composition: Composition,
+    recipients: Sequence[Recipient],
+    *,
+    transport: Transport,
+    link_for: LinkBuilder,
+    upload: Callable[[], str],
+    exactly_once: bool,
+    on_event: Callable[[OutboxEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[OutboxMessage]:
+    """Queue the messages, upload, attach the link, send; the job's rows at the end.
+
+    The messages are in the outbox before the upload starts (composed while it runs);
+    if the upload fails or is interrupted they are withdrawn, so nothing is left waiting
+    for a video that will never come, and sending again resumes the upload.
+    """
+    job = outbox.add_job(
+        composition, recipients, transport=transport.name, exactly_once=exactly_once
+    )
+    try:
+        entry_id = upload()
+    except BaseException:
+        outbox.cancel_job(job)
+        raise
+    outbox.attach_video(job, entry_id)
+    Pump(outbox, transport, link_for, on_event=on_event).run(cancel, job_id=job)
+    return outbox.messages(job)
+
+
+def send_due(
+    services: Services,
+    *,
+    message_id: str = "",
+    on_event: OnEvent | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Send what is due in the outbox now (``message_id``: only that message's job)."""
+    emit = safe_callback(on_event)
+    cancel = cancel or threading.Event()
+    with services.activity(cancel):
+        outbox = services.outbox()
+        jobs = {j.id: j for j in outbox.jobs()}
+        wanted = {outbox.message(message_id).job_id} if message_id else set(jobs)
+        for kind in sorted({jobs[j].transport for j in wanted if j in jobs}):
+            transport, _sender = services.transport(kind, cancel=cancel)
+            Pump(outbox, transport, services.landing_url, on_event=emit).drain(cancel)
+
+
+__all__ = [
+    "STALE_SENDING_SECONDS",
+    "SendRequest",
+    "SendResult",
+    "SendSession",
+    "hosted_size",
+    "make_preview",
+    "send_due",
+    "send_job",
+]

@@ -1,0 +1,149 @@
+"""What the app settles when it starts: :func:`reconcile`.
+
+Three durable things can be left unfinished by a crash, a kill or a power cut, and each
+depends on the one before, so they are settled in this order:
+
+1. **takes**: a recording whose state file still says it was recording is finalized up
+   to its last complete fragment (``app.recorder.recovery``). A take that was being
+   uploaded keeps its bytes as they were, so its upload can resume;
+2. **uploads**: every unfinished upload of the profile resumes from the server's offset,
+   into the same entry (a recovered take is complete now, at its recovered size);
+3. **the outbox**: messages a dead process was sending become "unknown" (never resent by
+   themselves), and what is due is counted for the front end to show.
+
+The report says what was found; the front end shows it with the actions it allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app import paths
+from app.errors import AppError
+from app.recorder import recovery
+from app.workflow.events import Notice
+
+if TYPE_CHECKING:
+    from app.workflow.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecoveredTake:
+    path: Path
+    duration: float
+
+
+@dataclass(frozen=True)
+class ResumedUpload:
+    job_id: str
+    path: Path
+    entry_id: str
+
+
+@dataclass
+class ReconcileReport:
+    """What :func:`reconcile` found and did, step by step."""
+
+    recovered: list[RecoveredTake] = field(default_factory=list)
+    #: Takes that could not be saved: (path, why).
+    lost: list[tuple[Path, str]] = field(default_factory=list)
+    uploads: list[ResumedUpload] = field(default_factory=list)
+    #: Why pending uploads could not resume now (e.g. nobody is signed in), or "".
+    uploads_blocked: str = ""
+    #: Messages a dead process was sending: now "unknown".
+    settled_unknown: list[str] = field(default_factory=list)
+    #: The outbox afterwards: state -> count (sent and cancelled left out).
+    outbox: dict[str, int] = field(default_factory=dict)
+    #: The steps in the order they ran (takes, uploads, outbox).
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def anything(self) -> bool:
+        return bool(
+            self.recovered
+            or self.lost
+            or self.uploads
+            or self.uploads_blocked
+            or self.settled_unknown
+            or any(self.outbox.values())
+        )
+
+
+def reconcile(
+    services: Services,
+    *,
+    folders: Sequence[Path] | None = None,
+    stale_sending_seconds: float = 0.0,
+    cancel: threading.Event | None = None,
+) -> ReconcileReport:
+    """Recover takes, resume uploads, settle the outbox (see the module docstring).
+
+    ``folders`` are where takes are recorded (default: the recordings folder).
+    ``stale_sending_seconds`` leaves alone messages another running process may be sending.
+    """
+    report = ReconcileReport()
+    cancel = cancel or threading.Event()
+    with services.activity(cancel):
+        _recover_takes(services, report, folders or [paths.recordings_dir()])
+        if not cancel.is_set():
+            _resume_uploads(services, report)
+        if not cancel.is_set():
+            _settle_outbox(services, report, stale_sending_seconds)
+    return report
+
+
+def _pending_upload_paths(services: Services) -> set[Path]:
+    try:
+        return services.uploads().pending_paths()
+    except AppError as exc:
+        log.info("upload state not readable before recovery: %s", exc.message)
+        return set()
+
+
+def _recover_takes(services: Services, report: ReconcileReport, folders: Sequence[Path]) -> None:
+    report.steps.append("takes")
+    takes = [t for folder in folders for t in recovery.find_recoverable(folder)]
+    if not takes:
+        return
+    uploading = _pending_upload_paths(services)
+    for take in takes:
+        try:
+            state = recovery.finalize(take, keep_bytes=take.video.resolve() in uploading)
+        except AppError as exc:
+            report.lost.append((take.video, exc.message))
+            services.emit(Notice(exc.message, level="warning"))
+            continue
+        report.recovered.append(RecoveredTake(take.video, state.duration or 0.0))
+        services.emit(Notice(f"recovered {take.video.name} ({state.duration or 0.0:.1f} s)"))
+
+
+def _resume_uploads(services: Services, report: ReconcileReport) -> None:
+    report.steps.append("uploads")
+    try:
+        jobs = services.uploads().resume_pending()
+    except AppError as exc:
+        report.uploads_blocked = exc.message
+        services.emit(Notice(f"uploads are waiting: {exc.message}", level="warning"))
+        return
+    for job in jobs:
+        report.uploads.append(ResumedUpload(job.job_id, Path(job.state.path), job.entry_id))
+    if jobs:
+        services.emit(Notice(f"resuming {len(jobs)} upload(s)"))
+
+
+def _settle_outbox(services: Services, report: ReconcileReport, older_than: float) -> None:
+    report.steps.append("outbox")
+    outbox = services.outbox()
+    report.settled_unknown = outbox.recover(older_than=older_than)
+    counts: dict[str, int] = {}
+    for message in outbox.messages():
+        if message.state not in ("sent", "cancelled"):
+            counts[message.state] = counts.get(message.state, 0) + 1
+    report.outbox = counts
