@@ -263,7 +263,10 @@ class SendSession:
                     return request.entry_id
                 self.emit(Notice(f"uploading {request.video.name}"))
                 done = recipe.upload_file(
-                    request.video, EntryMetadata(name=request.title), cancel=cancel
+                    request.video,
+                    EntryMetadata(name=request.title),
+                    cancel=cancel,
+                    listener=self.emit,  # upload progress, for the front end to show
                 )
                 reused = done.reused
                 return done.entry_id

@@ -29,6 +29,7 @@ from app.recorder import recovery
 from app.workflow.events import Notice
 
 if TYPE_CHECKING:
+    from app.kaltura.uploader import UploadJob
     from app.workflow.services import Services
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class ResumedUpload:
     job_id: str
     path: Path
     entry_id: str
+    #: The running job (a front end shows its progress; ``job.wait()`` for its end).
+    job: UploadJob = field(compare=False, repr=False)
 
 
 @dataclass
@@ -133,7 +136,7 @@ def _resume_uploads(services: Services, report: ReconcileReport) -> None:
         services.emit(Notice(f"uploads are waiting: {exc.message}", level="warning"))
         return
     for job in jobs:
-        report.uploads.append(ResumedUpload(job.job_id, Path(job.state.path), job.entry_id))
+        report.uploads.append(ResumedUpload(job.job_id, Path(job.state.path), job.entry_id, job))
     if jobs:
         services.emit(Notice(f"resuming {len(jobs)} upload(s)"))
 

@@ -1,0 +1,88 @@
+"""Start-up after a crash: the take is recovered, then its upload resumes into the same
+entry, then the outbox is settled, in that order (``app.workflow.startup.reconcile``).
+
+The crash is real: ``vmsg record --upload`` is killed with SIGKILL in the middle of a take.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.mail.message import Composition, parse_address
+from app.recorder import media, sidecar
+from app.workflow.services import Services
+from app.workflow.startup import reconcile
+from tests.helpers import wait_until
+from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
+
+
+def _killed_take(output: Path) -> str:
+    """Record with upload in a child process and SIGKILL it a few seconds into the take;
+    returns the entry id the child printed."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "app", "record", "-o", str(output), "--camera", "synthetic",
+         "--mic", "synthetic", "--seconds", "60", "--size", "320x240", "--upload"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    assert child.stderr is not None
+    entry_id = ""
+    try:
+        for line in child.stderr:
+            if "the link is" in line:
+                entry_id = line.rsplit("/landing/", 1)[1].split("?")[0].strip()
+                break
+        assert entry_id, "the child never printed its link"
+        # A few whole fragments (about one a second) are on disk and uploaded, then: crash.
+        wait_until(lambda: output.stat().st_size > 150_000, timeout=30)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stderr.close()
+    return entry_id
+
+
+def test_after_a_kill_the_take_is_recovered_then_uploaded_then_the_outbox_settled(
+    sandbox: Any,
+    plaintext_cache: None,
+    tmp_path: Path,
+    composition: Composition,  # noqa: F811
+) -> None:
+    take = tmp_path / "killed.mp4"
+    entry_id = _killed_take(take)
+    assert sidecar.read_state(take).state in sidecar.ACTIVE_STATES  # left "recording"
+    with Services.open() as services:
+        # A message a dead process was sending when it died.
+        outbox = services.outbox()
+        job = outbox.add_job(composition, [parse_address("ann@fabrikam.example")], entry_id="x")
+        [(_, claimed)] = outbox.claim_due(transport="graph", limit=20)
+        assert outbox.message(claimed.id).state == "sending"
+
+        report = reconcile(services, folders=[tmp_path])
+
+        assert report.steps == ["takes", "uploads", "outbox"]
+        assert [r.path for r in report.recovered] == [take]
+        assert report.recovered[0].duration > 1.0
+        assert sidecar.read_state(take).state == "recovered"
+        assert media.check_playable(take).playable
+        assert [u.entry_id for u in report.uploads] == [entry_id]  # resumed, same entry
+        result = report.uploads[0].job.wait(60)
+        assert result.entry_id == entry_id and result.resumed_from > 0
+        assert report.settled_unknown == [claimed.id]
+        assert outbox.message(claimed.id).state == "unknown"
+        assert report.outbox == {"unknown": 1}
+        assert outbox.job(job).id == job
+    entry = sandbox.kaltura.store.entries.get(entry_id)
+    content = sandbox.kaltura.entries.content_path(entry)
+    assert content is not None and content.read_bytes() == take.read_bytes()
+    # Nothing is left to resume.
+    states = list((tmp_path.parent).rglob("uploads/*/*.json"))
+    assert all(json.loads(p.read_text())["status"] != "active" for p in states)
