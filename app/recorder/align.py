@@ -124,7 +124,11 @@ class AudioAligner:
         return out
 
     def fill_to(self, total: int) -> Samples:
-        """Silence that brings the track to ``total`` samples (end of take, or no mic)."""
+        """Silence that brings the track to ``total`` samples (end of take, or no mic),
+        never past ``limit``: without a mic the clock can run a little past the maximum
+        duration before the take is stopped at exactly that duration."""
+        if self.limit is not None:
+            total = min(total, self.limit)
         k = total - self.written
         if k <= 0:
             return np.zeros(0, np.float32)

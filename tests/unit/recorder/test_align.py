@@ -80,3 +80,12 @@ def test_stretch_keeps_ends() -> None:
     x = np.linspace(0, 1, 100).astype(np.float32)
     y = stretch(x, 105)
     assert len(y) == 105 and y[0] == 0 and y[-1] == pytest.approx(1)
+
+
+def test_silence_never_runs_past_the_maximum_duration() -> None:
+    """Without a microphone the encoder fills silence up to the clock, which can run a
+    little past the maximum before the take is stopped at exactly that duration."""
+    aligner = AudioAligner(RecordingClock(now=lambda: 0.0), 48000)
+    aligner.limit = 2 * 48000
+    assert len(aligner.fill_to(96_000 + 458)) == 96_000
+    assert len(aligner.fill_to(97_000)) == 0
