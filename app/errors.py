@@ -74,6 +74,7 @@ class AppError(Exception):
         details: str = "",
         action: Action | None = None,
         setting: str = "",
+        target: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -82,6 +83,8 @@ class AppError(Exception):
         self.action = action if action is not None else self.default_action
         #: For ``Action.OPEN_SETTINGS``: the setting's dotted name (``kaltura.partner_id``).
         self.setting = setting
+        #: What else the action is about, e.g. the file to recover (``RECOVER_TAKE``).
+        self.target = target
 
     def user_message(self) -> str:
         """The full text to show: the message, then the hint on its own line."""

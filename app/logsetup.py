@@ -21,8 +21,9 @@ import logging.handlers
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from app import paths
+from app import paths, system
 
 REDACTED = "«redacted»"
 
@@ -121,6 +122,17 @@ class RedactingFilter(logging.Filter):
 
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log holds recipients, notes and links: owner-only, also after each rotation."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        system.private_file(Path(self.baseFilename))
+        return stream
+
+
 _installed: list[logging.Handler] = []
 
 
@@ -136,10 +148,10 @@ def setup(*, verbose: bool = False, log_file: Path | None = None, console: bool 
     """Install the rotating file handler (and optionally stderr). Returns the log path."""
     shutdown()
     log_file = log_file or paths.log_path()
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_app_dir(log_file.parent)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    file_handler = logging.handlers.RotatingFileHandler(
+    file_handler = PrivateRotatingFileHandler(
         log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
     )
     file_handler.setFormatter(logging.Formatter(_FORMAT))

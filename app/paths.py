@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from app import APP_AUTHOR, APP_ID
+from app import APP_AUTHOR, APP_ID, system
 
 POLICY_ENV = "VMSG_POLICY"
 SANDBOX_DIR_ENV = "VMSG_SANDBOX_DIR"
@@ -42,6 +42,31 @@ def log_dir() -> Path:
 def cache_dir() -> Path:
     """The user's cache directory (safe to delete)."""
     return Path(_dirs().user_cache_dir)
+
+
+def app_roots() -> list[Path]:
+    """The folders the app owns outright (everything in them is the app's)."""
+    return [config_dir(), data_dir(), log_dir(), cache_dir()]
+
+
+def private_app_dir(path: Path) -> Path:
+    """Create ``path`` owner-only (0700 on POSIX), and every folder between it and the app
+    root it is in (``~/.local/share/video-messaging``, ...). A folder outside the app's
+    roots (one the user chose) is created, and only it is made private."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for root in app_roots():
+        try:
+            inner = path.relative_to(root)
+        except ValueError:
+            continue
+        current = root
+        system.private_dir(current)
+        for part in inner.parts:
+            current = current / part
+            system.private_dir(current)
+        return path
+    return system.private_dir(path)
 
 
 def settings_path() -> Path:

@@ -145,6 +145,8 @@ def load(path: Path | None = None) -> Policy:
         values = json.loads(text)
     except json.JSONDecodeError as exc:
         return Policy(path=path, error=f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}).")
+    except RecursionError:
+        return Policy(path=path, error=f"{path}: nested too deeply to be a policy.")
     if not isinstance(values, dict):
         return Policy(path=path, error=f"{path}, line 1: the policy must be a JSON object.")
     error = _validate(values, text, path)

@@ -20,16 +20,14 @@ import copy
 import dataclasses
 import json
 import logging
-import os
-import tempfile
-import time
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from app import paths
+from app import paths, system
 from app.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -60,6 +58,9 @@ class KalturaSettings:
     category: str = ""
     #: Use Kaltura's hosted thumbnail in emails instead of an inline animated GIF.
     hosted_preview_images: bool = False
+    #: The largest video the organization's Kaltura accepts, in MB (0: no limit); bigger
+    #: files are refused before any byte is uploaded.
+    max_upload_mb: int = 2048
 
 
 @dataclass
@@ -214,6 +215,26 @@ def _type_name(tp: Any) -> str:
 def decode_value(tp: Any, value: Any, where: str, problems: list[Problem]) -> Any:
     """Decode ``value`` as ``tp``. Raises ValueError with a message when it does not fit."""
     origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return decode_value(option, value, where, problems)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError("; ".join(errors) or f"expected null, found {json.dumps(value)[:60]}")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, found {json.dumps(value)[:60]}")
+        return [
+            decode_value(item_tp, item, f"{where}[{i}]", problems) for i, item in enumerate(value)
+        ]
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise ValueError(f"expected an object, found {json.dumps(value)[:60]}")
@@ -241,6 +262,10 @@ def decode_value(tp: Any, value: Any, where: str, problems: list[Problem]) -> An
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, found {json.dumps(value)[:60]}")
         return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, found {json.dumps(value)[:60]}")
+        return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise ValueError(f"expected text, found {json.dumps(value)[:60]}")
@@ -265,6 +290,22 @@ def decode_dataclass(cls: type[T], data: dict[str, Any], where: str, problems: l
         except ValueError as exc:
             problems.append(Problem(path, f"{exc}; reset to the default"))
     return cls(**kwargs)
+
+
+def decode_strict(cls: type[T], data: object, what: str) -> T:
+    """Build ``cls`` from ``data`` or raise ValueError saying what is wrong: for stored
+    state (upload jobs, take files) where a wrong field is damage, not a default."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    problems: list[Problem] = []
+    try:
+        value = decode_dataclass(cls, data, "", problems)
+    except TypeError as exc:  # a field of no supported type, or missing required ones
+        raise ValueError(f"{what}: {exc}") from None
+    wrong = [p for p in problems if p.problem != "unknown setting; ignored"]
+    if wrong:
+        raise ValueError(f"{what}: " + "; ".join(str(p) for p in wrong))
+    return value
 
 
 def encode(obj: Any) -> Any:
@@ -301,14 +342,8 @@ class LoadResult:
 
 
 def _backup(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.{stamp}.bak")
-    n = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.{stamp}-{n}.bak")
-        n += 1
-    target.write_bytes(path.read_bytes())
-    return target
+    """A copy of a damaged settings file, once per damaged version, keeping its mode."""
+    return system.keep_damaged(path)
 
 
 def _ensure_sandbox_profile(settings: Settings, problems: list[Problem]) -> None:
@@ -342,6 +377,8 @@ def parse(text: str) -> LoadResult:
             Settings(),
             [Problem("", f"not valid JSON (line {exc.lineno}: {exc.msg}); all settings reset")],
         )
+    except RecursionError:
+        return LoadResult(Settings(), [Problem("", "nested too deeply; all settings reset")])
     if not isinstance(data, dict):
         return LoadResult(Settings(), [Problem("", "not a JSON object; all settings reset")])
     version = data.get("schema_version", 1)
@@ -396,13 +433,8 @@ def save(settings: Settings, path: Path | None = None) -> None:
     path = path or paths.settings_path()
     text = json.dumps(encode(settings), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
+        paths.private_app_dir(path.parent)
+        system.write_private(path, text.encode("utf-8"))
     except OSError as exc:
         raise SettingsError(
             f"Could not save settings to {path}: {exc.strerror or exc}.",

@@ -14,6 +14,12 @@ Each measurement sits next to a baseline taken in the same run:
 - ``smtp_50``: 50 recipients through the SMTP transport to a local aiosmtpd server with
   STARTTLS and AUTH: wall time, messages received and well-formed; baseline: smtplib
   sending the same 50 prebuilt MIME messages on one connection.
+- ``restart_200``: the same command run again after a crash. ``vmsg send`` to 200
+  recipients with 30% of ``$batch`` requests failing is killed (SIGKILL) at 10 random
+  points (after a random number of deliveries), and each time the same command is run
+  again until it ends. Lost (a recipient told "sent" who got nothing, or neither delivered
+  nor told) and duplicated (delivered twice) must be 0; messages left "unknown" are
+  counted with their cause. Then the same with exactly-once sending on.
 - ``first_frame``: the optional per-recipient first frame ("Hi Ann" on the GIF): seconds per
   recipient to make a personal GIF from a 5 s synthetic take vs 0 extra for one shared GIF;
   for 50 recipients that is the extra wait before the first email can go.
@@ -248,6 +254,116 @@ def bench_faults(
     }
 
 
+def _restart_trial(
+    sandbox: Any, root: Path, take: Path, trial: int, n: int, *, exactly_once: bool, seed: int
+) -> dict[str, Any]:
+    """One crash: kill ``vmsg send`` after a random number of deliveries, run it again."""
+    import os
+    import random
+    import signal
+    import subprocess
+
+    home = root / f"restart-home-{exactly_once}-{trial}"
+    env = dict(os.environ, VMSG_SANDBOX_DIR=str(sandbox.data_dir))
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        (home / var).mkdir(parents=True)
+        env[var] = str(home / var)
+    settings = home / "XDG_CONFIG_HOME" / "video-messaging" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(
+        json.dumps(
+            {"schema_version": 2, "allow_plaintext_token_cache": True,
+             "exactly_once_sending": exactly_once}
+        )
+    )  # fmt: skip
+    tag = f"{'eo' if exactly_once else 'sm'}{trial}"
+    people_ = [f"R{i:03d} <{tag}-p{i:03d}@fabrikam.example>" for i in range(n)]
+    argv = [sys.executable, "-m", "app", "send", str(take)]
+    argv += [x for p in people_ for x in ("--to", p)]
+    sender = sandbox.manifest["senders"][0]["email"]
+
+    def delivered() -> Counter[str]:
+        return Counter(
+            r["message"]["toRecipients"][0]["emailAddress"]["address"]
+            for r in sandbox.microsoft.graph.sent_messages(sender)
+            if r["message"]["toRecipients"][0]["emailAddress"]["address"].startswith(tag + "-")
+        )
+
+    kill_after = random.Random(seed).randint(5, n - 10)
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while sum(delivered().values()) < kill_after and first.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    killed_at = sum(delivered().values())
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    t = time.perf_counter()
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+    rerun_s = time.perf_counter() - t
+    lines = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+    states = {line["address"]: line["state"] for line in lines}
+    got = delivered()
+    emails = [p.split("<")[1].rstrip(">") for p in people_]
+    # Lost: nothing arrived and the user was not told (unknown and failed are told).
+    lost = [e for e in emails if got[e] == 0 and states.get(e) not in ("unknown", "failed")]
+    unknown_causes = Counter(line.get("error", "") for line in lines if line["state"] == "unknown")
+    return {
+        "killed_after_deliveries": killed_at,
+        "rerun_seconds": round(rerun_s, 2),
+        "rerun_said_resumed": "this send was started before" in again.stderr,
+        "states": dict(Counter(line["state"] for line in lines)),
+        "lost": len(lost),
+        "duplicated": sum(1 for v in got.values() if v > 1),
+        "unknown": sum(unknown_causes.values()),
+        "unknown_causes": dict(unknown_causes),
+    }
+
+
+def bench_restart(root: Path, take: Path, n: int, kills: int) -> dict[str, Any]:
+    from app.sandbox.httpd import FaultConfig as Faults
+    from app.workflow import sandbox as sandbox_host
+
+    sandbox = sandbox_host.start(root / "restart-sandbox", directory_size=300)
+    out: dict[str, Any] = {"recipients": n, "kills": kills, "failure_rate": 0.3}
+    try:
+        faults = sandbox.microsoft.graph_server.faults
+        for exactly_once in (False, True):
+            trials = []
+            for trial in range(kills):
+                faults.configure(
+                    Faults(failure_rate=0.3, failure_modes=["500", "reset", "lost_response"],
+                           match=r"/\$batch$", seed=100 + trial)
+                )  # fmt: skip
+                trials.append(
+                    _restart_trial(
+                        sandbox, root, take, trial, n, exactly_once=exactly_once, seed=trial
+                    )
+                )
+                faults.reset()
+            key = "exactly_once" if exactly_once else "sendmail"
+            causes: Counter[str] = Counter()
+            for t in trials:
+                causes.update(t["unknown_causes"])
+            out[key] = {
+                "lost": sum(t["lost"] for t in trials),
+                "duplicated": sum(t["duplicated"] for t in trials),
+                "unknown": sum(t["unknown"] for t in trials),
+                "unknown_causes": dict(causes),
+                "killed_after_deliveries": [t["killed_after_deliveries"] for t in trials],
+                "rerun_seconds": [t["rerun_seconds"] for t in trials],
+                "every_rerun_said_it_resumed": all(t["rerun_said_resumed"] for t in trials),
+                "states": [t["states"] for t in trials],
+            }
+        out["target_lost_and_duplicated_0"] = all(
+            out[k]["lost"] == 0 and out[k]["duplicated"] == 0 for k in ("sendmail", "exactly_once")
+        )
+    finally:
+        sandbox.stop()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -336,9 +452,21 @@ def bench_first_frame(take: Path, n: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer recipients and samples")
+    parser.add_argument("--only", choices=["restart"], help="run just this measurement")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="vmsg-bench-send-"))
     result: dict[str, Any] = {"benchmark": "send", "quick": args.quick}
+    if args.only == "restart":
+        try:
+            (root / "restart").mkdir()
+            result["restart_200"] = bench_restart(
+                root, make_take(root / "restart", 2.0), 60 if args.quick else 200,
+                3 if args.quick else 10,
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(json.dumps(result))
+        return 0
     try:
         take = make_take(root, 5.0)
         from app.recorder.media import gif_preview
@@ -364,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             env.stop()
+        (root / "restart").mkdir()
+        result["restart_200"] = bench_restart(
+            root, make_take(root / "restart", 2.0), 60 if args.quick else 200,
+            3 if args.quick else 10,
+        )  # fmt: skip
         result["smtp_50"] = bench_smtp(comp, root, 50)
         result["first_frame"] = bench_first_frame(take, 2 if args.quick else 5)
     finally:

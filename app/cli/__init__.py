@@ -136,9 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(command_in(argv))
     args = parser.parse_args(argv)
-    from app import crash, logsetup  # noqa: PLC0415 - not needed for --version / --help
+    from app import crash, logsetup, system  # noqa: PLC0415 - not for --version / --help
     from app.cli import output  # noqa: PLC0415
 
+    system.stop_on_signals()  # SIGTERM and SIGHUP stop as cleanly as Ctrl+C
     try:
         logsetup.setup(verbose=args.verbose, console=True)
     except OSError as exc:

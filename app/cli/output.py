@@ -8,6 +8,7 @@ button).
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -43,6 +44,8 @@ def next_step(exc: AppError, *, profile: str | None = None) -> str:
             "to record without sound: --mic none; without a camera: --camera synthetic"
         )
     if action is Action.RECOVER_TAKE:
+        if exc.target:
+            return f"To repair it: vmsg record --recover -o {shlex.quote(exc.target)}"
         return "To finalize interrupted takes: vmsg record --recover -o FOLDER/any.mp4"
     if action is Action.CHECK_SENT_ITEMS:
         return (

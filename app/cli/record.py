@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from app import system
 from app.cli.output import emit_json, say
 from app.errors import DeviceError, RecordingError
 from app.recorder import devices, recovery
@@ -65,7 +66,8 @@ def register(subparsers: Any, name: str) -> None:
         rec.add_argument("--overwrite", action="store_true", help="replace an existing file")
         rec.add_argument(
             "--recover", action="store_true",
-            help="finalize interrupted takes in the output folder (or the recordings folder)",
+            help="finalize interrupted takes in the output folder (or the recordings folder); "
+        "with -o an existing file, repair that file",
         )  # fmt: skip
         rec.add_argument(
             "--upload", action="store_true",
@@ -125,12 +127,26 @@ def _recover(folder: Path) -> int:
     return 1 if failed else 0
 
 
+def _recover_file(video: Path) -> int:
+    try:
+        state = recovery.finalize(video)
+    except RecordingError as exc:
+        say(exc.user_message())
+        emit_json({"recovered": [], "failed": 1})
+        return 1
+    say(f"recovered {video} ({state.duration:.2f} s)")
+    emit_json({"recovered": [{"path": str(video), "duration": state.duration}], "failed": 0})
+    return 0
+
+
 def run_record(args: argparse.Namespace) -> int:
     from app import paths  # noqa: PLC0415
     from app.workflow.services import Services  # noqa: PLC0415
     from app.workflow.take import TakeOptions, TakeSession  # noqa: PLC0415 - PyAV, OpenCV
 
     if args.recover:
+        if args.output is not None and args.output.is_file():
+            return _recover_file(args.output)  # this take, whatever its state file says
         folder = args.output.parent if args.output else paths.recordings_dir()
         return _recover(folder)
     if args.output is None:
@@ -163,7 +179,7 @@ def run_record(args: argparse.Namespace) -> int:
         def on_signal(signum: int, frame: FrameType | None) -> None:
             interrupted.set()
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, on_signal) for s in system.stop_signals()}
         try:
             take.start()
             while not take.done and not interrupted.wait(0.1):

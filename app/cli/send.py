@@ -38,11 +38,12 @@ def result_line(row: OutboxMessage) -> dict[str, Any]:
     return out
 
 
-def print_event(event: object) -> None:
+def print_event(event: object, *, with_job: bool = False) -> None:
     if isinstance(event, OutboxEvent):
         if event.kind == "message" and event.state in ("sent", "failed", "unknown", "queued"):
             why = f" ({event.reason})" if event.reason and event.state != "sent" else ""
-            say(f"{event.address}: {event.state}{why}")
+            job = f"job {event.job_id[:8]}: " if with_job else ""
+            say(f"{job}{event.address}: {event.state}{why}")
         elif event.kind == "waiting_for_network":
             say(f"offline, will retry: {event.reason}")
         elif event.kind == "waiting_for_video":
@@ -93,6 +94,12 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
     with Services.open(args.profile) as services:
         outbox = services.outbox()
+        settled = outbox.recover()  # messages whose sending process is gone
+        if settled:
+            say(f"{len(settled)} message(s) a stopped app was sending may have gone out")
+        if args.withdraw:
+            n = outbox.withdraw(args.withdraw)
+            say(f"withdrawn: {n} message(s) of {args.withdraw}")
         if args.mark_sent:
             outbox.mark_sent(args.mark_sent)
             say(f"marked as sent: {args.mark_sent}")
@@ -100,7 +107,12 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             if args.resend:
                 outbox.resend(args.resend)
             services.require_valid_policy()
-            send_due(services, message_id=args.resend or "", on_event=print_event)
+            # Other sends' messages: each line says which job it belongs to.
+            send_due(
+                services,
+                message_id=args.resend or "",
+                on_event=lambda e: print_event(e, with_job=True),
+            )
         rows = outbox.messages()
         if not args.all:
             rows = [r for r in rows if r.state not in ("sent", "cancelled")]
@@ -139,4 +151,7 @@ def register(subparsers: Any, name: str) -> None:
         o.add_argument("--resend", metavar="ID", help="send this unknown or failed message again")
         o.add_argument("--mark-sent", metavar="ID", help="you found it in Sent Items: mark it sent")
         o.add_argument("--send", action="store_true", help="send everything that is due now")
+        o.add_argument(
+            "--withdraw", metavar="ID", help="withdraw a job's (or one message's) unsent mail"
+        )
         o.set_defaults(handler=cmd_outbox)

@@ -32,13 +32,16 @@ def register(subparsers: Any, name: str) -> None:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    from app.endpoints import load_effective  # noqa: PLC0415
     from app.kaltura import entries  # noqa: PLC0415
     from app.kaltura.uploader import EntryMetadata, UploadEvent  # noqa: PLC0415
     from app.workflow.services import Services  # noqa: PLC0415
     from app.workflow.uploads import check_video  # noqa: PLC0415
 
     path = Path(args.file).expanduser()
-    duration = check_video(path)
+    settings, _policy = load_effective()
+    limit = settings.profile(args.profile).kaltura.max_upload_mb
+    duration = check_video(path, max_mb=limit)  # before any server is touched
 
     def progress(ev: UploadEvent) -> None:
         if args.quiet:

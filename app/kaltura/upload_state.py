@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from app import paths, system
+from app.settings import decode_strict
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +75,15 @@ class UploadState:
 
     @classmethod
     def from_json(cls, data: Any) -> UploadState:
-        if not isinstance(data, dict):
-            raise ValueError("upload state is not a JSON object")
-        if data.get("version") != STATE_VERSION:
+        """The state written by :meth:`to_json`; ValueError for anything else (a file of
+        another shape or type is damage, never a job to run with made-up values)."""
+        if isinstance(data, dict) and data.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported upload state version {data.get('version')!r}")
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        ident = kwargs.get("identity") or {}
-        if not isinstance(ident, dict):
-            raise ValueError("upload state has no usable file identity")
-        id_known = {f.name for f in fields(FileIdentity)}
-        kwargs["identity"] = FileIdentity(**{k: v for k, v in ident.items() if k in id_known})
-        state = cls(**kwargs)
+        state = decode_strict(cls, data, "upload state")
         if not state.job_id or not state.path:
             raise ValueError("upload state without job id or path")
+        if state.confirmed < 0 or (state.final_size is not None and state.final_size < 0):
+            raise ValueError("upload state with a negative size")
         return state
 
 
@@ -101,22 +97,12 @@ class UploadStore:
         return self.dir / f"{job_id}.json"
 
     def save(self, state: UploadState, *, durable: bool = True) -> None:
-        """Write ``state`` atomically. ``durable=False`` skips the fsync: for progress
-        notes, which only save a round trip on resume (the server's offset wins anyway)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write ``state`` atomically and owner-only. ``durable=False`` skips the sync: for
+        progress notes, which only save a round trip on resume (the server's offset wins)."""
+        paths.private_app_dir(self.dir)
         state.updated_at = time.time()
         data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                if durable:
-                    os.fsync(f.fileno())
-            Path(tmp).replace(self.path_for(state.job_id))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        system.write_private(self.path_for(state.job_id), data, durable=durable)
 
     def remove(self, job_id: str) -> None:
         self.path_for(job_id).unlink(missing_ok=True)
@@ -129,8 +115,8 @@ class UploadStore:
         for p in sorted(self.dir.glob("*.json")):
             try:
                 out.append(UploadState.from_json(json.loads(p.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("unreadable upload state %s (%s); moved aside", p, exc)
+            except (OSError, ValueError, RecursionError) as exc:
                 with contextlib.suppress(OSError):
-                    p.replace(p.with_suffix(f".bad-{int(time.time())}"))
+                    kept = system.keep_damaged(p, move=True)
+                    log.warning("unreadable upload state %s (%s); moved aside to %s", p, exc, kept)
         return out

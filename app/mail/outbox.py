@@ -16,15 +16,23 @@ which needs Mail.ReadWrite) each message is a draft created once; its id is reco
 here before it is sent, and after an ambiguous send the draft is checked before any
 retry, so nothing ends ``unknown`` and nothing goes out twice.
 
-A message being sent when the app died is ``unknown`` at the next start (or, in
-exactly-once mode, queued to be checked), never silently repeated. Messages can be
+Each claimed message records its owner (the sending process's pid and start time,
+``app.system``): a message whose owner is gone is settled at once by :meth:`Outbox.recover`
+(``unknown``, or in exactly-once mode queued to be checked), never silently repeated, and a
+message a live process is sending is left alone. A job is identified by what it sends (its
+*fingerprint*, computed by the caller): :meth:`Outbox.find_job` finds an earlier job of the
+same send, and :meth:`Outbox.resume_job` queues again only what did not go out, so running
+the same send twice never sends twice. A sender claims messages of its own job only. Messages can be
 queued before the video's link exists (:meth:`Outbox.attach_video` supplies it later);
 :class:`app.mail.pump.Pump` sends them when both the link and the network are there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -35,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app import paths
+from app import paths, system
 from app.errors import MailError
 from app.mail.message import (
     Composition,
@@ -44,6 +52,8 @@ from app.mail.message import (
     composition_to_json,
     new_token,
 )
+
+log = logging.getLogger(__name__)
 
 State = Literal["queued", "sending", "sent", "failed", "unknown", "cancelled"]
 STATES: tuple[State, ...] = ("queued", "sending", "sent", "failed", "unknown", "cancelled")
@@ -54,7 +64,7 @@ UNKNOWN_HINT = (
     "Check your Sent Items, then resend or mark as sent."
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,7 +75,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     preview BLOB,
     entry_id TEXT,
     transport TEXT NOT NULL,
-    exactly_once INTEGER NOT NULL DEFAULT 0
+    exactly_once INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY,
@@ -87,7 +98,8 @@ CREATE TABLE IF NOT EXISTS messages (
     landing_url TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    sent_at REAL
+    sent_at REAL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_state ON messages(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, seq);
@@ -118,6 +130,23 @@ class Job:
     entry_id: str | None
     transport: str
     exactly_once: bool
+    #: What the job sends, as the caller identified it ("" for jobs older than that).
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What :meth:`Outbox.resume_job` found: where the earlier send of a job stands."""
+
+    job_id: str
+    #: Went out already: not sent again.
+    sent: int
+    #: May have gone out (no answer came): not sent again; the user checks Sent Items.
+    unknown: int
+    #: Queued (again) to go out now.
+    to_send: int
+    #: Being sent by another process right now.
+    in_flight: int
 
 
 @dataclass(frozen=True)
@@ -152,32 +181,104 @@ class OutboxError(MailError):
     """The outbox refused a change (e.g. resending a message that was sent)."""
 
 
+class _Unusable(Exception):
+    """Internal: the database opened but cannot be used (damaged, or newer)."""
+
+
 class Outbox:
     """The durable message store. Thread-safe; several processes may share the file (WAL)."""
 
     def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path or default_path()
         self.clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_app_dir(self.path.parent)
+        if not self.path.exists():
+            # Created owner-only before SQLite opens it; its -wal and -shm files copy the
+            # database file's permissions (recipients and notes are in there).
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        system.private_file(self.path)
         self._lock = threading.RLock()
+        #: Where a damaged (or newer, unreadable) outbox was moved when this one started
+        #: afresh, and why; None when the file was fine. A front end tells the user.
+        self.recovered_from: Path | None = None
+        self.damage = ""
         try:
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-        except sqlite3.DatabaseError as exc:
-            raise MailError(
-                f"The outbox at {self.path} cannot be opened: {exc}.",
-                hint="If the file is damaged, move it aside; the app will start a new one.",
-            ) from exc
+            self._open()
+        except (sqlite3.DatabaseError, _Unusable) as exc:
+            self._close_quietly()
+            self.damage = str(exc)
+            try:
+                self.recovered_from = self._move_aside()
+            except OSError as move_failed:
+                raise MailError(
+                    f"The outbox at {self.path} cannot be opened ({exc}), nor moved aside "
+                    f"({move_failed.strerror or move_failed}).",
+                    hint="Check that the folder can be written to, and move the file away.",
+                ) from exc
+            log.warning(
+                "outbox %s unusable (%s); moved to %s, starting a new one",
+                self.path, exc, self.recovered_from,
+            )  # fmt: skip
+            try:
+                self._open()
+            except (sqlite3.DatabaseError, _Unusable) as again:
+                self._close_quietly()
+                raise MailError(
+                    f"The outbox at {self.path} cannot be opened: {again}.",
+                    hint="Check that the disk is not full and the folder can be written to.",
+                ) from again
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self._db.row_factory = sqlite3.Row
+        check = self._db.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise _Unusable(f"damaged ({check[0] if check else 'no answer'})")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
+    def _move_aside(self) -> Path:
+        """Keep the unusable database (and its -wal/-shm) next to it, once per version."""
+        kept = system.keep_damaged(self.path, move=True)
+        for suffix in ("-wal", "-shm"):
+            extra = self.path.with_name(self.path.name + suffix)
+            if extra.exists():
+                system.replace_file(extra, kept.with_name(kept.name + suffix))
+        return kept
+
+    def _migrate(self) -> None:
+        """Bring a database written by an older version up to :data:`SCHEMA_VERSION`."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row and str(row[0]).isdigit() else 0
+        if version > SCHEMA_VERSION:
+            raise _Unusable(f"written by a newer version of the app (schema {version})")
+        columns = {
+            table: {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for table in ("jobs", "messages")
+        }
+        if "fingerprint" not in columns["jobs"]:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
+        if "owner" not in columns["messages"]:
+            self._db.execute("ALTER TABLE messages ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS jobs_by_fingerprint ON jobs(fingerprint, created_at)"
+        )
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -211,8 +312,11 @@ class Outbox:
         transport: str = "graph",
         exactly_once: bool = False,
         entry_id: str | None = None,
+        fingerprint: str = "",
     ) -> str:
-        """Queue one message per recipient. Returns the job id. Validate before calling this."""
+        """Queue one message per recipient. Returns the job id. Validate before calling this.
+
+        ``fingerprint`` identifies what the job sends (see :meth:`find_job`)."""
         if not recipients:
             raise MailError("There is nobody to send to.", hint="Add at least one recipient.")
         seen: set[str] = set()
@@ -226,7 +330,7 @@ class Outbox:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO jobs(id, created_at, composition, preview, entry_id, transport, "
-                "exactly_once) VALUES (?,?,?,?,?,?,?)",
+                "exactly_once, fingerprint) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     now,
@@ -235,6 +339,7 @@ class Outbox:
                     entry_id,
                     transport,
                     int(exactly_once),
+                    fingerprint,
                 ),
             )
             for seq, r in enumerate(unique):
@@ -263,6 +368,46 @@ class Outbox:
             cur = db.execute("UPDATE jobs SET entry_id=? WHERE id=?", (entry_id, job_id))
             if cur.rowcount != 1:
                 raise OutboxError(f"There is no send job {job_id!r} in the outbox.")
+
+    def find_job(self, fingerprint: str) -> Job | None:
+        """The most recent job that sends exactly this (same fingerprint), if any."""
+        if not fingerprint:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE fingerprint=? ORDER BY created_at DESC LIMIT 1",
+                (fingerprint,),
+            ).fetchone()
+        return _job(row) if row is not None else None
+
+    def resume_job(self, job_id: str) -> Resumed:
+        """The same send again: what was withdrawn or failed is queued again; what went
+        out (sent) or may have (unknown) is left as it is, never sent a second time."""
+        now = self.clock()
+        counts = {"sent": 0, "unknown": 0, "queued": 0, "sending": 0}
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id, state FROM messages WHERE job_id=? ORDER BY seq", (job_id,)
+            ).fetchall()
+            if not rows:
+                raise OutboxError(f"There is no send job {job_id!r} in the outbox.")
+            for r in rows:
+                state = r["state"]
+                if state in ("cancelled", "failed"):
+                    self._move(db, r["id"], state, "queued", "sent again", now)
+                    db.execute(
+                        "UPDATE messages SET next_attempt_at=0, attempts=0, retryable=1 WHERE id=?",
+                        (r["id"],),
+                    )
+                    state = "queued"
+                counts[state] = counts.get(state, 0) + 1
+        return Resumed(
+            job_id,
+            sent=counts["sent"],
+            unknown=counts["unknown"],
+            to_send=counts["queued"],
+            in_flight=counts["sending"],
+        )
 
     # ----------------------------------------------------------------- reading
 
@@ -336,20 +481,30 @@ class Outbox:
     # ----------------------------------------------------------------- the sender's side
 
     def claim_due(
-        self, *, transport: str, limit: int, now: float | None = None
+        self,
+        *,
+        transport: str,
+        limit: int,
+        now: float | None = None,
+        job_id: str | None = None,
+        owner: str | None = None,
     ) -> list[tuple[Job, OutboxMessage]]:
         """Atomically move up to ``limit`` due messages of one job to ``sending``.
 
         Due: queued or auto-retryable failed, whose time has come, whose job has its video.
+        ``job_id``: only that job's messages. The claim records ``owner`` (default: this
+        process), so a crash is settled at the next start instead of waiting.
         """
         now = self.clock() if now is None else now
+        owner = str(system.this_process()) if owner is None else owner
         with self._tx() as db:
             row = db.execute(
                 "SELECT m.job_id FROM messages m JOIN jobs j ON j.id=m.job_id "
                 "WHERE j.transport=? AND j.entry_id IS NOT NULL AND m.next_attempt_at<=? AND "
                 "(m.state='queued' OR (m.state='failed' AND m.retryable=1 AND "
-                "m.next_attempt_at>0)) ORDER BY m.next_attempt_at, m.created_at, m.seq LIMIT 1",
-                (transport, now),
+                "m.next_attempt_at>0)) AND (? IS NULL OR m.job_id=?) "
+                "ORDER BY m.next_attempt_at, m.created_at, m.seq LIMIT 1",
+                (transport, now, job_id, job_id),
             ).fetchone()
             if row is None:
                 return []
@@ -363,6 +518,7 @@ class Outbox:
             claimed = []
             for r in rows:
                 self._move(db, r["id"], r["state"], "sending", "", now, attempts_inc=True)
+                db.execute("UPDATE messages SET owner=? WHERE id=?", (owner, r["id"]))
             job = _job(db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone())
             for r in rows:
                 claimed.append(
@@ -370,22 +526,25 @@ class Outbox:
                 )
         return [(job, m) for m in claimed]
 
-    def waiting_for_video(self) -> list[str]:
-        """Jobs with messages to send but no video yet."""
+    def waiting_for_video(self, job_id: str | None = None) -> list[str]:
+        """Jobs (or only ``job_id``) with messages to send but no video yet."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT DISTINCT j.id FROM jobs j JOIN messages m ON m.job_id=j.id "
-                "WHERE j.entry_id IS NULL AND m.state IN ('queued','failed')"
+                "WHERE j.entry_id IS NULL AND m.state IN ('queued','failed') "
+                "AND (? IS NULL OR j.id=?)",
+                (job_id, job_id),
             ).fetchall()
         return [r[0] for r in rows]
 
-    def next_due_at(self, *, transport: str) -> float | None:
+    def next_due_at(self, *, transport: str, job_id: str | None = None) -> float | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT MIN(m.next_attempt_at) FROM messages m JOIN jobs j ON j.id=m.job_id "
                 "WHERE j.transport=? AND j.entry_id IS NOT NULL AND (m.state='queued' OR "
-                "(m.state='failed' AND m.retryable=1 AND m.next_attempt_at>0))",
-                (transport,),
+                "(m.state='failed' AND m.retryable=1 AND m.next_attempt_at>0)) "
+                "AND (? IS NULL OR j.id=?)",
+                (transport, job_id, job_id),
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
@@ -511,22 +670,29 @@ class Outbox:
 
     # ----------------------------------------------------------------- start-up
 
-    def recover(self, *, older_than: float = 0.0) -> list[str]:
-        """After a crash: messages left ``sending`` were maybe sent. Returns their ids.
+    def recover(self, *, older_than: float = 600.0) -> list[str]:
+        """Settle messages left ``sending`` by a process that is gone. Returns their ids.
 
-        sendMail/SMTP: they become ``unknown``. Exactly-once (draft) jobs: back to the
-        queue, marked to check the draft before anything is sent again. ``older_than``
-        leaves alone what another running process may be sending right now.
+        A message records who claimed it: when that process no longer runs, the message is
+        settled at once. sendMail/SMTP: ``unknown`` (it may have gone out; never resent by
+        itself). Exactly-once (draft) jobs: back to the queue, marked to check the draft
+        before anything is sent again. A message a live process is sending is left alone.
+        Messages claimed before owners were recorded fall back to ``older_than`` seconds.
         """
         now = self.clock()
         moved = []
         with self._tx() as db:
             rows = db.execute(
-                "SELECT m.id, m.draft_id, j.exactly_once FROM messages m JOIN jobs j "
-                "ON j.id=m.job_id WHERE m.state='sending' AND m.updated_at<=?",
-                (now - older_than,),
+                "SELECT m.id, m.draft_id, m.owner, m.updated_at, j.exactly_once FROM messages m "
+                "JOIN jobs j ON j.id=m.job_id WHERE m.state='sending'"
             ).fetchall()
             for r in rows:
+                owner = str(r["owner"] or "")
+                if owner:
+                    if system.owner_alive(owner):
+                        continue
+                elif r["updated_at"] > now - older_than:
+                    continue
                 moved.append(r["id"])
                 if r["exactly_once"]:
                     self._move(
@@ -539,6 +705,17 @@ class Outbox:
                         db, r["id"], "sending", "unknown", "the app stopped while sending", now
                     )
         return moved
+
+    def withdraw(self, job_or_message_id: str) -> int:
+        """Withdraw what has not gone out of a job (or one message). Returns how many."""
+        with self._lock:
+            is_job = self._db.execute(
+                "SELECT 1 FROM jobs WHERE id=?", (job_or_message_id,)
+            ).fetchone()
+        if is_job:
+            return self.cancel_job(job_or_message_id)
+        self.cancel(job_or_message_id)
+        return 1
 
     # ----------------------------------------------------------------- internals
 
@@ -581,6 +758,7 @@ def _job(row: sqlite3.Row) -> Job:
         entry_id=row["entry_id"],
         transport=row["transport"],
         exactly_once=bool(row["exactly_once"]),
+        fingerprint=str(row["fingerprint"] or ""),
     )
 
 

@@ -88,10 +88,11 @@ class Pump:
 
     # ----------------------------------------------------------------- one batch
 
-    def run_once(self) -> int:
-        """Send one batch of due messages. Returns how many were handled (0: nothing due)."""
+    def run_once(self, job_id: str | None = None) -> int:
+        """Send one batch of due messages (of ``job_id`` only, when given). Returns how
+        many were handled (0: nothing due)."""
         claimed = self.outbox.claim_due(
-            transport=self.transport.name, limit=self.transport.batch_size
+            transport=self.transport.name, limit=self.transport.batch_size, job_id=job_id
         )
         if not claimed:
             return 0
@@ -204,8 +205,10 @@ class Pump:
     ) -> None:
         """Send until nothing more can go out by itself (``until_idle``) or ``cancel`` is set.
 
-        With ``job_id``, stop as soon as that job needs nothing more from the pump. Waits
-        (for the video, for a retry time, for the network) end early on :meth:`wake`.
+        With ``job_id``, send that job's messages only (another job's are sent by whoever
+        runs that job, or by :meth:`drain`, which says which job each belongs to) and stop
+        as soon as it needs nothing more from the pump. Waits (for the video, for a retry
+        time, for the network) end early on :meth:`wake`.
         """
         cancel = cancel or threading.Event()
         announced_video: set[str] = set()
@@ -213,17 +216,17 @@ class Pump:
             # Cleared before looking at the outbox, so a wake() from now on (the video's
             # link attached, the network back) ends the wait below instead of being lost.
             self._wake.clear()
-            handled = self.run_once()
+            handled = self.run_once(job_id)
             if handled:
                 continue
             if job_id is not None and not self._job_active(job_id):
                 return
-            waiting = self.outbox.waiting_for_video()
+            waiting = self.outbox.waiting_for_video(job_id)
             for jid in waiting:
                 if jid not in announced_video:
                     announced_video.add(jid)
                     self._emit(OutboxEvent("waiting_for_video", job_id=jid))
-            due = self.outbox.next_due_at(transport=self.transport.name)
+            due = self.outbox.next_due_at(transport=self.transport.name, job_id=job_id)
             if due is None and not waiting and until_idle:
                 self._emit(OutboxEvent("idle"))
                 return

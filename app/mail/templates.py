@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import operator
 import re
+import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import jinja2
@@ -40,6 +42,15 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: a template is user input too, and ``{{ 'x' * 10**10 }}`` must not eat the memory.
 MAX_BUILT_LENGTH = 200_000
 MAX_EXPONENT = 64
+#: A subject the user types runs under these bounds (time, and the text it may produce).
+SUBJECT_SECONDS = 1.0
+SUBJECT_MAX_CHARS = 10_000
+#: Methods and filters that build a string as long as a number says (``'x'.ljust(10**9)``,
+#: ``'%9999999999d' % 1``, ``'x'|center(10**9)``): refused in every template.
+_WIDENING_METHODS = frozenset(
+    {"format", "format_map", "center", "ljust", "rjust", "zfill", "expandtabs"}
+)
+_WIDENING_FILTERS = ("center", "indent", "wordwrap", "format")
 
 
 class TemplateError(MailError):
@@ -77,13 +88,27 @@ class RenderedParts:
 
 
 class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
-    """The stock sandbox plus limits on ``*`` and ``**`` (memory and CPU exhaustion)."""
+    """The stock sandbox plus limits on ``*``, ``**`` and ``%`` and on widening string
+    methods (memory and CPU exhaustion)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in _WIDENING_METHODS:
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def wrap_str_format(self, value: Any) -> None:
+        """No ``str.format``: the stock sandbox would run it (safely, but with any width),
+        so it is left to :meth:`is_safe_attribute`, which refuses it."""
 
     def call_binop(
         self, context: jinja2.runtime.Context, operator_: str, left: Any, right: Any
     ) -> Any:
+        if operator_ == "%":
+            if isinstance(left, str):  # printf formatting: widths can be any size
+                raise jinja2.exceptions.SecurityError("string formatting with % is not allowed")
+            return operator.mod(left, right)
         if operator_ == "**":
             if isinstance(right, int) and abs(right) > MAX_EXPONENT:
                 raise jinja2.exceptions.SecurityError("exponent too large")
@@ -132,6 +157,8 @@ class TemplateCatalog:
             auto_reload=True,
         )
         env.filters["nl2br"] = _nl2br
+        for name in _WIDENING_FILTERS:
+            env.filters.pop(name, None)
         return env
 
     # ----------------------------------------------------------------- discovery
@@ -210,7 +237,7 @@ class TemplateCatalog:
                 subject_tpl = self._compile_string("{{ video.title }}", name)
         else:
             subject_tpl = self._compile_string(subject_source, "subject")
-        subject = clean_subject(self._run(subject_tpl, context, name))
+        subject = clean_subject(self._run(subject_tpl, context, name, bounded=True))
         ctx = {**context, "subject": subject}
         html_tpl = self._load(self._html, f"{name}/body.html", name)
         assert html_tpl is not None
@@ -253,9 +280,19 @@ class TemplateCatalog:
                 hint="Fix the template file and try again.",
             ) from exc
 
-    def _run(self, tpl: jinja2.Template, context: Mapping[str, Any], name: str) -> str:
+    def _run(
+        self, tpl: jinja2.Template, context: Mapping[str, Any], name: str, *, bounded: bool = False
+    ) -> str:
         try:
+            if bounded:
+                return _render_bounded(tpl, context)
             return tpl.render(context)
+        except _OverBudget as exc:
+            raise TemplateError(
+                f"The subject template {exc}.",
+                template=name,
+                hint="Keep the subject short and simple; nothing was sent.",
+            ) from exc
         except jinja2.UndefinedError as exc:
             file, line = _template_position(exc.__traceback__)
             missing = _missing_name(str(exc))
@@ -296,6 +333,47 @@ class TemplateCatalog:
                 line=line,
                 hint="Fix the template; nothing was sent.",
             ) from exc
+
+
+class _OverBudget(Exception):
+    """A bounded template ran too long or produced too much."""
+
+
+def _render_bounded(
+    tpl: jinja2.Template,
+    context: Mapping[str, Any],
+    *,
+    seconds: float = SUBJECT_SECONDS,
+    max_chars: int = SUBJECT_MAX_CHARS,
+) -> str:
+    """Render ``tpl`` within ``seconds`` of time and ``max_chars`` of output.
+
+    Time is checked on every line the template's own code runs (a trace function limited
+    to template frames, this thread only), so even a loop that prints nothing is stopped.
+    """
+    deadline = time.monotonic() + seconds
+
+    def in_template(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _OverBudget(f"took longer than {seconds:g} s to render")
+        return in_template
+
+    def on_call(frame: FrameType, event: str, arg: Any) -> Any:
+        return in_template if frame.f_code.co_filename == "<template>" else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        out: list[str] = []
+        size = 0
+        for chunk in tpl.generate(context):
+            size += len(chunk)
+            if size > max_chars:
+                raise _OverBudget(f"produced more than {max_chars} characters")
+            out.append(chunk)
+        return "".join(out)
+    finally:
+        sys.settrace(previous)
 
 
 def _template_position(tb: TracebackType | None) -> tuple[str, int | None]:

@@ -19,6 +19,7 @@ reports it, and the caller asks the user to sign in again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -142,8 +143,14 @@ class TokenCacheStore:
         return bool(getattr(self.persistence, "is_encrypted", False))
 
     def _tighten_file(self) -> None:
-        if os.name == "posix" and self.location.exists():
-            self.location.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        """The cache file (or, with a keyring, its change marker) and its lock file are
+        the owner's only, as msal-extensions creates them with the process's umask."""
+        if os.name != "posix":
+            return
+        for path in (self.location, self.location.with_name(self.location.name + ".lockfile")):
+            if path.exists():
+                with contextlib.suppress(OSError):
+                    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
     def check(self) -> bool:
         """Load the stored cache; reset it if damaged. Returns True when it was reset."""
@@ -181,9 +188,8 @@ class TokenCacheStore:
         self.cache = PersistedTokenCache(self.persistence)
 
     def after_write(self) -> None:
-        """Keep a plaintext cache at 0600 after MSAL rewrote it."""
-        if not self.is_encrypted:
-            self._tighten_file()
+        """Keep the cache's files at 0600 after MSAL rewrote them."""
+        self._tighten_file()
 
 
 def _unavailable_hint(platform: str = sys.platform) -> str:

@@ -29,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from av.filter import Graph
 
-from app.errors import RecordingError
+from app import system
+from app.errors import Action, RecordingError
 from app.recorder.muxer import AAC_PRIMING, FRAGMENTED_MP4, VIDEO_TIME_BASE
 from app.recorder.presets import PRESETS, Preset
 
@@ -64,6 +65,33 @@ def top_level_boxes(path: Path) -> list[Box]:
             boxes.append(Box(name, offset, size, offset + size <= total))
             offset += size
     return boxes
+
+
+#: Top-level box types an ISO base media file (MP4, MOV) starts with.
+_ISO_FIRST_BOXES = frozenset({"ftyp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid"})
+
+
+def damage(path: Path) -> str:
+    """What is wrong with an MP4/MOV file's structure, or "" when nothing is.
+
+    A recording cut off by a crash or a full disk ends in the middle of its last box;
+    players and PyAV then fail somewhere inside it. Files of other containers (WebM) are
+    not judged here ("").
+    """
+    boxes = top_level_boxes(path)
+    if not boxes or boxes[0].type not in _ISO_FIRST_BOXES:
+        return ""
+    last = boxes[-1]
+    if not last.complete:
+        missing = last.offset + last.size - path.stat().st_size
+        return (
+            f"it ends in the middle of its last part ({missing} bytes are missing), as a "
+            "recording cut off by a crash or a full disk does"
+        )
+    tail = path.stat().st_size - (last.offset + last.size)
+    if tail:
+        return f"it has {tail} stray bytes at its end"
+    return ""
 
 
 def complete_fragments_end(path: Path) -> tuple[int, int]:
@@ -332,18 +360,29 @@ def gif_preview(
                 (6, 64, "none"), (5, 32, "none"))  # fmt: skip
     decoded: list[tuple[float, npt.NDArray[np.uint8]]] = []
     with _open(path) as container:
+        if not container.streams.video:
+            raise RecordingError(f"{path} has no video to make a preview from.")
         stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            if frame.time is None or frame.time < start:
-                continue
-            if frame.time >= start + seconds:
-                break
-            image = frame.to_ndarray(format="bgr24")
-            h, w = image.shape[:2]
-            size = (width, round(h * width / w / 2) * 2)
-            decoded.append(
-                (frame.time - start, cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-            )
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time < start:
+                    continue
+                if frame.time >= start + seconds:
+                    break
+                image = frame.to_ndarray(format="bgr24")
+                h, w = image.shape[:2]
+                size = (width, round(h * width / w / 2) * 2)
+                decoded.append(
+                    (frame.time - start, cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+                )
+        except (av.FFmpegError, ValueError) as exc:
+            raise RecordingError(
+                f"The beginning of {path.name} cannot be decoded to make its preview: it "
+                "is damaged.",
+                hint="Choose another video, or record it again.",
+                details=str(exc),
+                action=Action.CHOOSE_FILE,
+            ) from exc
     if not decoded:
         raise RecordingError(f"{path} has no video to make a preview from.")
     data = b""
@@ -631,6 +670,7 @@ def trim(src: Path, dst: Path, start_s: float, end_s: float) -> TrimResult:
             out.mux(pkt)
     finally:
         out.close()
+    system.private_file(dst)  # a take is the user's alone
     duration = probe(dst).duration
     return TrimResult(
         path=dst,

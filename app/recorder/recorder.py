@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import queue
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app import system
 from app.errors import DeviceError, RecordingError
 from app.recorder import sidecar
 from app.recorder.align import AudioAligner
@@ -199,6 +201,10 @@ class Recorder:
         self._writer: Mp4Writer | None = None
         self._aligner = AudioAligner(self.clock)
         self._encoder_error: BaseException | None = None
+        #: The disk filled up under the encoder (ENOSPC): the take is cut at its last
+        #: complete fragment instead of failing.
+        self._disk_full = False
+        self._disk_full_reported = False
         self._result: TakeResult | None = None
         self._state = sidecar.TakeState(video=self.output.name, state="preparing", pid=os.getpid())
         self._camera_health = CameraHealth(self._emit, self._rec_time)
@@ -468,6 +474,7 @@ class Recorder:
         try:
             with open(out, "wb"):
                 pass
+            system.private_file(out)  # the take is the user's alone, like its sidecar
         except OSError as exc:
             raise RecordingError(
                 f"Cannot write the recording to {out}: {exc.strerror or exc}.",
@@ -515,8 +522,12 @@ class Recorder:
         self._state.bytes = self._writer.bytes_on_disk() if self._writer else 0
         try:
             sidecar.write_state(self.output, self._state)
-        except OSError:
-            log.exception("could not update the take's state file")
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # The next start finds the take by its last state and finalizes it.
+                log.warning("no room to update the take's state file: %s", exc)
+            else:
+                log.exception("could not update the take's state file")
 
     def _control(self) -> None:
         try:
@@ -577,6 +588,7 @@ class Recorder:
                 )
             free = self._free_bytes()
             if free < self.disk_reserve:
+                self._disk_full_reported = True
                 self._emit(
                     DiskSpaceLow(
                         self.clock.elapsed(),
@@ -627,6 +639,23 @@ class Recorder:
                 "the gaps were filled with silence, sync is kept"
             )
         state = "final" if started else "cancelled"
+        if self._disk_full and started:
+            # Cut at the last complete fragment: the take is "recovered" with the duration
+            # really saved, and the user is told once.
+            duration = self._cut_to_complete_fragments()
+            state = "recovered"
+            if not self._disk_full_reported:
+                self._disk_full_reported = True
+                self._emit(
+                    DiskSpaceLow(
+                        duration,
+                        0,
+                        True,
+                        message=f"The disk is full: the recording stopped and the first "
+                        f"{duration:.1f} s were saved. Free some space to record more.",
+                    )
+                )
+            self.notes.append(f"the disk filled up; {duration:.2f} s were saved")
         self._emit(Stopped(duration, reason))
         self._result = TakeResult(
             path=self.output,
@@ -660,6 +689,30 @@ class Recorder:
         self._done.set()
 
     # --- encoder thread -----------------------------------------------------------------
+
+    def _encoder_failed(self, exc: BaseException, writer: Mp4Writer) -> None:
+        log.exception("encoder failed")
+        self._encoder_error = exc
+        self._request_stop("error", self.clock.now())
+        writer.abort()
+
+    def _cut_to_complete_fragments(self) -> float:
+        """After the disk filled up: drop the torn last fragment, in place (no space is
+        needed for that), and return the duration of what is kept."""
+        from app.recorder import media  # noqa: PLC0415 - probing is only needed here
+
+        end, pairs = media.complete_fragments_end(self.output)
+        with contextlib.suppress(OSError):
+            os.truncate(self.output, end)
+        if not pairs:
+            return 0.0
+        try:
+            return max(0.0, media.probe(self.output).duration - self._writer_offset())
+        except RecordingError:
+            return 0.0
+
+    def _writer_offset(self) -> float:
+        return self._writer.video_offset if self._writer is not None else 0.0
 
     def _drain_audio(self, writer: Mp4Writer) -> None:
         while True:
@@ -709,10 +762,16 @@ class Recorder:
                 writer.write_audio(self._aligner.fill_to(round(self.clock.elapsed() * rate)))
             writer.close()
             self._emit(FileGrew(self.clock.elapsed(), writer.bytes_on_disk()))
-        except Exception as exc:  # disk full, encoder failure: keep what is on disk
-            log.exception("encoder failed")
-            self._encoder_error = exc
-            self._request_stop("error", self.clock.now())
-            writer.abort()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                self._encoder_failed(exc, writer)
+            else:
+                # The disk filled up faster than the once-a-second check saw: not a bug.
+                log.warning("the disk is full while recording %s: %s", self.output, exc)
+                self._disk_full = True
+                self._request_stop("disk_full", self.clock.now())
+                writer.abort()
+        except Exception as exc:  # an encoder failure: keep what is on disk
+            self._encoder_failed(exc, writer)
         finally:
             self._encoder_done.set()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import system
 from app.errors import RecordingError
 from app.recorder import media, sidecar
 
@@ -62,7 +62,10 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
     not resume into the same entry); only the torn tail is cut off.
     """
     video = take.video if isinstance(take, RecoverableTake) else Path(take)
-    state = sidecar.read_state(video)
+    try:
+        state = sidecar.read_state(video)
+    except RecordingError:  # a file without (or with a damaged) state file: repair it too
+        state = sidecar.TakeState(video=video.name, state="recording")
     end, pairs = media.complete_fragments_end(video)
     if pairs == 0:
         state.state = "failed"
@@ -104,8 +107,9 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
                 hint="The original file was left untouched.",
             )
         with open(repaired, "rb") as fh:
-            os.fsync(fh.fileno())
-        repaired.replace(video)
+            system.sync_file(fh.fileno())
+        system.private_file(repaired)
+        system.replace_file(repaired, video)
     finally:
         for tmp in (truncated, repaired):
             with contextlib.suppress(OSError):

@@ -10,15 +10,15 @@ whole fragments.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app import system
 from app.errors import RecordingError
+from app.settings import decode_strict
 
 SIDECAR_SUFFIX = ".take.json"
 SCHEMA_VERSION = 1
@@ -63,20 +63,15 @@ class TakeState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TakeState:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The state :meth:`to_json` wrote; ValueError for any other shape or type."""
+        return decode_strict(cls, data, "take state")
 
 
 def write_state(video: Path, state: TakeState) -> None:
-    """Write the sidecar atomically (temp file, fsync, rename), so a crash never tears it."""
+    """Write the sidecar atomically (temp file, sync, replace), so a crash never tears it;
+    owner-only, like the take itself."""
     state.updated_at = now_iso()
-    path = sidecar_path(video)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(state.to_json())
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    system.write_private(sidecar_path(video), state.to_json().encode("utf-8"))
 
 
 def read_state(video_or_sidecar: Path) -> TakeState:
@@ -84,46 +79,25 @@ def read_state(video_or_sidecar: Path) -> TakeState:
     if not path.name.endswith(SIDECAR_SUFFIX):
         path = sidecar_path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return TakeState.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError) as exc:
         raise RecordingError(
             f"The take's state file {path} cannot be read: {exc}.",
             hint="The video itself may still be fine; open it directly.",
         ) from exc
-    if not isinstance(data, dict):
-        raise RecordingError(f"The take's state file {path} is not a JSON object.")
-    return TakeState.from_dict(data)
 
 
 def process_start(pid: int) -> str:
-    """An id for when process ``pid`` started (Linux: /proc start ticks), or ""."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields_after_name = stat.rsplit(")", 1)[-1].split()
-    return fields_after_name[19] if len(fields_after_name) > 19 else ""
+    """When process ``pid`` started, as written in the sidecar ("" if unknown)."""
+    me = system.this_process()
+    started = me.started if pid == me.pid else system.ProcessId(pid, 0).started
+    return f"{started:.2f}" if started else ""
 
 
 def pid_alive(pid: int, started: str = "") -> bool:
     """Whether the process that wrote a sidecar still runs (``started`` guards pid reuse)."""
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return not started or started == process_start(pid)
-    if started and process_start(pid) not in ("", started):
-        return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    # A zombie (killed, not yet reaped by its parent) no longer writes anything.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
-    return True
+        when = float(started) if started else 0.0
+    except ValueError:
+        when = 0.0
+    return system.process_alive(pid, when)

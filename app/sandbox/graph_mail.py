@@ -309,7 +309,7 @@ class MailboxStore:
                 for path in sorted((box / sub).glob("*.json")):
                     try:
                         rec = json.loads(path.read_text(encoding="utf-8"))
-                    except (OSError, ValueError):
+                    except (OSError, ValueError, RecursionError):
                         continue  # a damaged file is skipped, never rewritten
                     if not isinstance(rec, dict):
                         continue
@@ -329,7 +329,7 @@ class MailboxStore:
         for path in sorted(folder.glob("*.json"), key=lambda p: (len(p.stem), p.stem)):
             try:
                 records.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 continue
         return records
 
@@ -400,7 +400,7 @@ class MailboxStore:
                 return None
             try:
                 rec = json.loads(entry.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 return None
             return entry.kind, rec
 

@@ -41,6 +41,7 @@ the client presents a token obtained with a ``claims`` request naming that chall
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import html
@@ -64,6 +65,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from app import system
 from app.sandbox.directory import Directory, User
 
 log = logging.getLogger(__name__)
@@ -404,14 +406,20 @@ class IdentitySandbox:
         return key
 
     def _load_state(self) -> _State:
+        path = self._dir / "state.json"
         try:
-            raw = json.loads((self._dir / "state.json").read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8"))
             return _State(
                 generation=int(raw["generation"]),
                 refresh_tokens=dict(raw["refresh_tokens"]),
                 consents={k: list(v) for k, v in raw.get("consents", {}).items()},
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except FileNotFoundError:
+            return _State()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            # Damaged: kept aside once; everyone signs in again (refresh tokens are gone).
+            with contextlib.suppress(OSError):
+                system.keep_damaged(path, move=True)
             return _State()
 
     def _save_state(self) -> None:

@@ -15,12 +15,12 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app import system
 from app.errors import SandboxError
 from app.sandbox.locate import SANDBOX_JSON
 
@@ -73,11 +73,8 @@ class Sandbox:
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sandbox-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2)
-    Path(tmp).replace(path)
+    # It holds the admin secret and the app token: the owner's only.
+    system.write_private(path, json.dumps(manifest, indent=2).encode("utf-8"))
 
 
 def start_all(
@@ -97,7 +94,7 @@ def start_all(
 
     data_dir = Path(data_dir)
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        system.private_dir(data_dir)
     except OSError as exc:
         raise SandboxError(
             f"Cannot create the sandbox data folder {data_dir}: {exc.strerror}.",

@@ -17,10 +17,18 @@ file by the same account, an interrupted upload resumed, or a new upload, all th
 :class:`~app.workflow.uploads.UploadRecipe`) and sends each message as soon as the link
 exists. ``cancel`` stops it: the upload is suspended (it resumes when the same video is
 sent again) and the messages not sent yet are withdrawn.
+
+A send is identified by what it sends (:meth:`SendSession.fingerprint`: the profile, the
+video's content, the recipients, subject, note, template, button, title). Running the same
+send again resumes its job (:meth:`SendSession.previous` tells a front end before it asks):
+only what did not go out is sent, what went out or may have gone out is never sent twice,
+and the result says so (:attr:`SendResult.resumed`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -42,7 +50,7 @@ from app.mail.message import (
     parse_address,
     validate,
 )
-from app.mail.outbox import Outbox, OutboxMessage
+from app.mail.outbox import Job, Outbox, OutboxMessage, Resumed
 from app.mail.pump import LinkBuilder, OutboxEvent, Pump
 from app.mail.templates import TemplateCatalog
 from app.workflow.events import Notice, OnEvent, safe_callback
@@ -54,8 +62,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Messages left "sending" this long ago by a process that died are marked unknown when
-#: a send starts (a running app's in-flight messages are younger than this).
+#: Messages claimed by an older version (no owner recorded) and left "sending" this long
+#: ago are settled when a send starts; claims that name their owner are settled as soon as
+#: that process is gone.
 STALE_SENDING_SECONDS = 600.0
 DEFAULT_TEMPLATE = "personal-note"
 
@@ -124,6 +133,8 @@ class SendResult:
     entry_id: str
     #: The video was already in Kaltura (the take's entry or an earlier upload).
     reused_upload: bool
+    #: This send was run before: where that earlier run stood when this one started.
+    resumed: Resumed | None = None
 
     @property
     def all_sent(self) -> bool:
@@ -144,6 +155,7 @@ class _Checked:
     hosted: bool
     duration: float
     preview: Preview
+    fingerprint: str
     catalog: TemplateCatalog = field(default_factory=TemplateCatalog)
 
 
@@ -197,7 +209,7 @@ class SendSession:
         catalog = TemplateCatalog()
         template = request.template or services.mail_defaults.template or DEFAULT_TEMPLATE
         catalog.info(template)  # an unknown or unsafe template name
-        duration = check_video(request.video)
+        duration = check_video(request.video, max_mb=services.profile.kaltura.max_upload_mb)
         services.require_valid_policy()
         transport = services.transport_kind(request.transport)
         if transport == "smtp":
@@ -209,10 +221,61 @@ class SendSession:
             if hosted
             else make_preview(request.video, request.preview_text)
         )
-        checked = _Checked(template, transport, exactly_once, hosted, duration, preview, catalog)
+        checked = _Checked(
+            template,
+            transport,
+            exactly_once,
+            hosted,
+            duration,
+            preview,
+            self._fingerprint(template, transport),
+            catalog,
+        )
         # Every recipient is rendered now: a bad template or name fails before any upload.
         validate(self._composition(checked, _PROVISIONAL_SENDER), request.to, catalog=catalog)
         self._checked = checked
+
+    def _fingerprint(self, template: str, transport: str) -> str:
+        """What this send sends, as one id: the same send run twice has the same one."""
+        r = self.request
+
+        def who(people: Sequence[Recipient]) -> list[list[str]]:
+            return [[p.email.lower(), p.display_name] for p in people]
+
+        described = {
+            "profile": self.services.profile_name,
+            "transport": transport,
+            "to": who(r.to),
+            "cc": who(r.cc),
+            "bcc": who(r.bcc),
+            "subject": r.subject,
+            "note": r.note,
+            "template": template,
+            "cta": [r.cta.label, r.cta.url] if r.cta else None,
+            "title": r.title,
+            "preview_text": r.preview_text,
+            "signature_html": r.signature_html,
+            "entry_id": r.entry_id,
+            "sender_address": r.sender_address,
+        }
+        digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode("utf-8"))
+        with open(r.video, "rb") as f:
+            while block := f.read(1 << 22):
+                digest.update(block)
+        return digest.hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        """The send's identity (after :meth:`prepare`)."""
+        if self._checked is None:
+            self.prepare()
+        assert self._checked is not None
+        return self._checked.fingerprint
+
+    def previous(self) -> Job | None:
+        """An earlier run of this very send, if the outbox has one (a front end offers to
+        resume it; :meth:`run` always resumes it rather than sending twice)."""
+        return self.services.outbox().find_job(self.fingerprint)
 
     def _composition(self, checked: _Checked, sender: Sender) -> Composition:
         r = self.request
@@ -251,9 +314,13 @@ class SendSession:
             recipe = services.uploads()
             recipe.session.ks()  # wrong Kaltura settings are reported before queuing
             outbox = services.outbox()
-            outbox.recover(older_than=STALE_SENDING_SECONDS)
+            outbox.recover(older_than=STALE_SENDING_SECONDS)  # a dead sender's claims
+            previous = outbox.find_job(checked.fingerprint)
+            resumed = outbox.resume_job(previous.id) if previous is not None else None
+            if resumed is not None:
+                self.emit(Notice(_resumed_text(resumed)))
             reused = False
-            entry_id = ""
+            entry_id = (previous.entry_id or "") if previous is not None else ""
 
             def upload() -> str:
                 nonlocal reused
@@ -271,7 +338,7 @@ class SendSession:
                 reused = done.reused
                 return done.entry_id
 
-            if checked.hosted:
+            if checked.hosted and not entry_id:
                 # The thumbnail URL needs the entry: upload first, then compose with it.
                 entry_id = upload()
                 width, height = hosted_size(request.video)
@@ -289,9 +356,11 @@ class SendSession:
                 exactly_once=checked.exactly_once,
                 on_event=self._on_outbox_event,
                 cancel=cancel,
+                fingerprint=checked.fingerprint,
+                job_id=previous.id if previous is not None else None,
             )
             job_entry = outbox.job(rows[0].job_id).entry_id if rows else None
-        return SendResult(rows, job_entry or entry_id, reused)
+        return SendResult(rows, job_entry or entry_id, reused or bool(previous), resumed)
 
     def _check_entry(self, entry_id: str, cancel: threading.Event) -> None:
         """The take's entry has its content (its upload finished, maybe just now)."""
@@ -318,24 +387,43 @@ def send_job(
     exactly_once: bool,
     on_event: Callable[[OutboxEvent], None] | None = None,
     cancel: threading.Event | None = None,
+    fingerprint: str = "",
+    job_id: str | None = None,
 ) -> list[OutboxMessage]:
     """Queue the messages, upload, attach the link, send; the job's rows at the end.
 
     The messages are in the outbox before the upload starts (composed while it runs);
     if the upload fails or is interrupted they are withdrawn, so nothing is left waiting
-    for a video that will never come, and sending again resumes the upload.
+    for a video that will never come, and sending again resumes the upload. ``job_id``
+    continues an existing job (resumed by the caller) instead of queuing a new one.
     """
-    job = outbox.add_job(
-        composition, recipients, transport=transport.name, exactly_once=exactly_once
+    job = job_id or outbox.add_job(
+        composition,
+        recipients,
+        transport=transport.name,
+        exactly_once=exactly_once,
+        fingerprint=fingerprint,
     )
-    try:
-        entry_id = upload()
-    except BaseException:
-        outbox.cancel_job(job)
-        raise
-    outbox.attach_video(job, entry_id)
+    if not outbox.job(job).entry_id:
+        try:
+            entry_id = upload()
+        except BaseException:
+            outbox.cancel_job(job)
+            raise
+        outbox.attach_video(job, entry_id)
     Pump(outbox, transport, link_for, on_event=on_event).run(cancel, job_id=job)
     return outbox.messages(job)
+
+
+def _resumed_text(resumed: Resumed) -> str:
+    """What to tell the user when the same send is run again."""
+    parts = [f"this send was started before: {resumed.sent} already sent"]
+    if resumed.unknown:
+        parts.append(f"{resumed.unknown} may have gone out (not sent again; check Sent Items)")
+    if resumed.in_flight:
+        parts.append(f"{resumed.in_flight} being sent by another window")
+    parts.append(f"{resumed.to_send} to send now" if resumed.to_send else "nothing left to send")
+    return "; ".join(parts)
 
 
 def send_due(

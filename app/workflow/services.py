@@ -484,7 +484,17 @@ class Services:
         with self._lock:
             if self._lazy.outbox is None:
                 self._check_open()
-                self._lazy.outbox = Outbox(self.locations.outbox)
+                outbox = Outbox(self.locations.outbox)
+                if outbox.recovered_from is not None:
+                    self.emit(
+                        Notice(
+                            f"The outbox could not be used ({outbox.damage}); it was kept as "
+                            f"{outbox.recovered_from} and a new one was started. Messages "
+                            "in the old one were not sent.",
+                            level="warning",
+                        )
+                    )
+                self._lazy.outbox = outbox
             return self._lazy.outbox
 
     def transport_kind(self, requested: str = "") -> str:

@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 CONTENT_TIMEOUT = 120.0
 
 
-def check_video(path: Path) -> float:
-    """The video's duration in seconds; raises UploadError if it is not a readable video."""
+def check_video(path: Path, *, max_mb: int = 0) -> float:
+    """The video's duration in seconds; raises UploadError, saying what is wrong and what
+    to do, when it is missing, not a video, damaged (cut off by a crash or a full disk), or
+    larger than ``max_mb`` (the profile's Kaltura limit; 0: no limit)."""
     if not path.exists():
         raise UploadError(
             f"There is no file {path}.", hint="Check the file name.", action=Action.CHOOSE_FILE
@@ -66,16 +68,40 @@ def check_video(path: Path) -> float:
             duration = float(container.duration or 0) / 1_000_000
             if duration <= 0 and streams[0].duration and streams[0].time_base:
                 duration = float(streams[0].duration * streams[0].time_base)
-            return duration
     except UploadError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        _check_whole(path, max_mb)  # a damaged file says so, with how to repair it
         raise UploadError(
             f"{path} is not a video this app can read.",
             hint="Name a video file (MP4, MOV, WebM).",
             details=str(exc),
             action=Action.CHOOSE_FILE,
         ) from exc
+    _check_whole(path, max_mb)
+    return duration
+
+
+def _check_whole(path: Path, max_mb: int) -> None:
+    from app.recorder import media  # noqa: PLC0415
+
+    problem = media.damage(path)
+    if problem:
+        raise UploadError(
+            f"{path.name} is damaged: {problem}.",
+            hint="If this app recorded it, recover it: the take is kept up to its last "
+            "complete second and can then be sent.",
+            action=Action.RECOVER_TAKE,
+            target=str(path),
+        )
+    size = path.stat().st_size
+    if max_mb and size > max_mb * 1024 * 1024:
+        raise UploadError(
+            f"{path.name} is {size / 1024 / 1024:.0f} MB, more than the {max_mb} MB your "
+            "organization's Kaltura accepts.",
+            hint="Trim it or record a shorter take.",
+            action=Action.CHOOSE_FILE,
+        )
 
 
 def video_key(scope: str, video: Path) -> str:

@@ -15,8 +15,8 @@ from app.recorder import devices
 
 
 def run_vmsg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real entry point in a child process, as a user runs it."""
-    return subprocess.run(
+    """The real entry point in a child process, as a user runs it (never a crash)."""
+    done = subprocess.run(
         [sys.executable, "-m", "app", *args],
         capture_output=True,
         text=True,
@@ -24,6 +24,8 @@ def run_vmsg(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         env={**os.environ, **(env or {})},
         check=False,
     )
+    assert "This is a bug" not in done.stdout + done.stderr, done.stderr
+    return done
 
 
 def test_version() -> None:

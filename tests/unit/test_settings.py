@@ -18,7 +18,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _backups(path: Path) -> list[Path]:
-    return sorted(path.parent.glob(path.name + ".*.bak"))
+    return sorted(path.parent.glob(path.name + ".damaged-*"))
 
 
 def test_defaults_when_there_is_no_file() -> None:

@@ -149,6 +149,9 @@ class SmtpTransport:
                         )
                     conn.starttls(context=self.ssl_context)
                     conn.ehlo()
+            # Greet in every mode (EHLO, else HELO): a strict server refuses MAIL FROM from
+            # a client that never said who it is (RFC 5321 section 4.1.4).
+            conn.ehlo_or_helo_if_needed()
         except (ssl.SSLError, ssl.CertificateError) as exc:
             raise NetworkError(
                 f"The secure connection to the SMTP server {self.host} failed: {exc}.",

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from app import system
+
 log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -38,6 +40,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _set_aside(path: Path, what: str) -> None:
+    """A damaged file of the sandbox's is kept next to it (once per version) and skipped."""
+    try:
+        kept = system.keep_damaged(path, move=True)
+    except OSError as exc:
+        log.warning("sandbox %s %s is unreadable and could not be moved: %s", what, path, exc)
+        return
+    log.warning("sandbox %s %s is unreadable; kept as %s", what, path, kept)
+
+
 class Collection:
     """One kind of object (entries, upload tokens, ...) keyed by id."""
 
@@ -49,11 +61,12 @@ class Collection:
         for path in sorted(self.root.glob("*.json")):
             try:
                 item = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                log.warning("skipping unreadable sandbox record %s", path)
-                continue
+            except (OSError, ValueError, RecursionError):
+                item = None
             if isinstance(item, dict) and safe_id(path.stem):
                 self._items[path.stem] = item
+            else:
+                _set_aside(path, "record")
 
     @property
     def lock(self) -> threading.RLock:
@@ -123,10 +136,12 @@ class Store:
         if self._state_path.exists():
             try:
                 loaded = json.loads(self._state_path.read_text(encoding="utf-8"))
-                if isinstance(loaded, dict):
-                    self.state = loaded
-            except (OSError, ValueError):
-                log.warning("sandbox state unreadable; starting with fresh secrets")
+            except (OSError, ValueError, RecursionError):
+                loaded = None
+            if isinstance(loaded, dict):
+                self.state = loaded
+            else:
+                _set_aside(self._state_path, "state (fresh secrets are made)")
 
     def save_state(self, **changes: Any) -> None:
         with self._state_lock:

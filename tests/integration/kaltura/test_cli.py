@@ -37,7 +37,7 @@ def cli_env(kaltura_server: KalturaServer, tmp_path: Path) -> dict[str, str]:
 
 
 def _vmsg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "app", *args],
         env=env,
         cwd=ROOT,
@@ -46,6 +46,8 @@ def _vmsg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+    assert "This is a bug" not in done.stdout + done.stderr, done.stderr
+    return done
 
 
 def test_upload_prints_one_json_line(

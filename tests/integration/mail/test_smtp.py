@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from app.errors import MailError, NetworkError
-from app.mail.message import Composition, make_recipient
+from app.mail.message import Composition, build_message, make_recipient, parse_address
 from app.mail.outbox import Outbox
 from app.mail.pump import Pump
 from app.mail.transports.smtp import SmtpTransport, to_mime
@@ -309,3 +309,34 @@ def test_composed_offline_goes_out_when_the_server_appears(
             cancel.set()
             controller.stop()
     assert len(handler.messages) == 1
+
+
+class NoEhlo(Handler):
+    """An old server: it refuses EHLO, so the client must fall back to HELO."""
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        return ["502 5.5.1 EHLO not supported"]
+
+
+@pytest.mark.parametrize("handler_class", [Handler, NoEhlo], ids=["ehlo", "helo-only"])
+def test_plain_loopback_smtp_greets_before_sending(
+    composition: Composition, handler_class: type[Handler]
+) -> None:
+    """No encryption and no user name (a local relay): the client still says EHLO (or HELO)
+    first; aiosmtpd, like any strict server, refuses MAIL FROM before a greeting."""
+    handler = handler_class()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), decode_data=False)
+    controller.start()
+    try:
+        smtp = SmtpTransport("127.0.0.1", controller.port, security="none", timeout=10)
+        messages = [
+            build_message(composition, parse_address(f"p{i}@example.com"), link("1_x", "t", ""))
+            for i in range(2)
+        ]
+        outcomes = smtp.send(messages)
+    finally:
+        controller.stop()
+    assert [o.kind for o in outcomes] == ["sent", "sent"], [o.reason for o in outcomes]
+    assert len(handler.messages) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from pathlib import Path
@@ -258,3 +259,39 @@ def test_preview_is_a_latest_frame_slot(tmp_path: Path) -> None:
     assert second is not None
     assert second[1] > first[1]
     assert first[0].shape == (480, 854, 3)
+
+
+class FillingDisk(Mp4Writer):
+    """A writer on a disk that fills up: once the file passes ``limit`` bytes, the next
+    write leaves half a fragment behind and fails with ENOSPC, as a full disk does."""
+
+    limit = 150_000
+
+    def write_video(self, image: Any, rec_t: float) -> bool:
+        if self.bytes_on_disk() > self.limit:
+            with open(self.path, "ab") as f:
+                f.write(b"\x00\x00\x40\x00moof" + b"\x01" * 3000)  # a torn fragment
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write_video(image, rec_t)
+
+
+def test_a_disk_that_fills_during_the_take_keeps_every_complete_second(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "full.mp4"
+
+    def factory(p: Path, preset: Preset, rate: int) -> Mp4Writer:
+        return FillingDisk(p, preset, sample_rate=rate)
+
+    result, got = record(path, 30.0, writer_factory=factory)
+    assert result.stop_reason == "disk_full" and result.state == "recovered"
+    full = [e for e in got if isinstance(e, ev.DiskSpaceLow) and e.stopping]
+    assert len(full) == 1 and "disk is full" in full[0].message  # one clear message
+    check = media.check_playable(path)
+    assert check.playable and not check.errors
+    ends = media.top_level_boxes(path)
+    assert all(b.complete for b in ends)  # the torn fragment is gone
+    assert result.duration == pytest.approx(check.video_end - OFFSET, abs=0.1)
+    assert 1.0 <= result.duration < 30.0
+    state = sidecar.read_state(path)
+    assert state.state == "recovered" and state.duration == pytest.approx(result.duration)

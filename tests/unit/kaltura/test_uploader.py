@@ -52,7 +52,7 @@ def test_unreadable_state_is_moved_aside_not_lost(tmp_path: Path) -> None:
     (tmp_path / "empty.json").write_text(json.dumps({"version": 1, "job_id": ""}), "utf-8")
     states = store.load_all()
     assert [s.job_id for s in states] == ["good"]
-    kept = sorted(p.name.split(".")[0] for p in tmp_path.iterdir() if ".bad-" in p.name)
+    kept = sorted(p.name.split(".")[0] for p in tmp_path.iterdir() if ".damaged-" in p.name)
     assert kept == ["broken", "empty", "future"]
 
 

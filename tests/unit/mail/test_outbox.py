@@ -11,6 +11,9 @@ from app.errors import MailError
 from app.mail.message import Composition, make_recipient
 from app.mail.outbox import UNKNOWN_HINT, Outbox, OutboxError
 
+#: A process that is not running: what a crashed sender leaves as the owner of its claims.
+GONE = "999999999@1.00"
+
 
 def people(n: int) -> list:
     return [make_recipient(f"p{i}@example.com", display_name=f"Person{i} Test") for i in range(n)]
@@ -55,9 +58,9 @@ def test_crash_while_sending_makes_unknown_not_resent(
     path = tmp_path / "o.db"
     with Outbox(path) as box:
         job = box.add_job(composition, people(2), entry_id="1_x")
-        claimed = box.claim_due(transport="graph", limit=20)
+        claimed = box.claim_due(transport="graph", limit=20, owner=GONE)
     with Outbox(path) as box:
-        moved = box.recover()
+        moved = box.recover()  # at once: no waiting for the claims to grow old
         assert sorted(moved) == sorted(m.id for _, m in claimed)
         msgs = box.messages(job)
         assert all(m.state == "unknown" for m in msgs)
@@ -71,7 +74,7 @@ def test_crash_in_exactly_once_mode_rechecks_the_draft(
 ) -> None:
     with Outbox(tmp_path / "o.db") as box:
         job = box.add_job(composition, people(2), entry_id="1_x", exactly_once=True)
-        (_, a), (_, b) = box.claim_due(transport="graph", limit=20)
+        (_, a), (_, b) = box.claim_due(transport="graph", limit=20, owner=GONE)
         box.draft_created(a.id, "DRAFT-A")
         box.send_requested([a.id])
         box.recover()
@@ -150,8 +153,113 @@ def test_cancel_and_transport_filter(tmp_path: Path, composition: Composition) -
             box.attach_video("nope", "1_x")
 
 
-def test_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "o.db"
-    path.write_bytes(b"this is not a database" * 100)
+def test_an_outbox_that_cannot_be_opened_nor_moved_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "o.db").mkdir()  # a folder where the database should be
     with pytest.raises(MailError, match="cannot be opened"):
-        Outbox(path)
+        Outbox(tmp_path / "o.db")
+
+
+def test_a_live_senders_claims_are_left_alone(tmp_path: Path, composition: Composition) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        box.add_job(composition, people(2), entry_id="1_x")
+        claimed = box.claim_due(transport="graph", limit=20)  # by this (running) process
+        assert box.recover() == []
+        assert {box.message(m.id).state for _, m in claimed} == {"sending"}
+
+
+def test_a_sender_claims_only_its_own_job(tmp_path: Path, composition: Composition) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        older = box.add_job(composition, people(2), entry_id="1_x")
+        mine = box.add_job(composition, people(3), entry_id="1_y")
+        claimed = box.claim_due(transport="graph", limit=20, job_id=mine)
+        assert {m.job_id for _, m in claimed} == {mine} and len(claimed) == 3
+        assert box.counts(older)["queued"] == 2  # left for whoever sends that job
+
+
+def test_the_same_send_again_resumes_its_job(tmp_path: Path, composition: Composition) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        job = box.add_job(composition, people(5), entry_id="1_x", fingerprint="F1")
+        a, b, c, d, _e = (m for _, m in box.claim_due(transport="graph", limit=20, owner=GONE))
+        box.record_sent(a.id)
+        box.record_failed(b.id, "refused", retryable=False, retry_at=None)
+        box.record_unknown(c.id, "no answer")
+        box.release(d.id)  # back to the queue
+        box.cancel(d.id)  # withdrawn when the run was interrupted
+        box.recover()  # _e: its sender died
+        found = box.find_job("F1")
+        assert found is not None and found.id == job and box.find_job("F2") is None
+        resumed = box.resume_job(job)
+        # Sent stays sent, unknown stays unknown (never resent by itself); failed and
+        # withdrawn go out again; the dead sender's message is unknown, not resent.
+        assert (resumed.sent, resumed.unknown, resumed.to_send) == (1, 2, 2)
+        states = {m.id: m.state for m in box.messages(job)}
+        assert states[a.id] == "sent" and states[c.id] == "unknown"
+        assert states[b.id] == "queued" and states[d.id] == "queued"
+
+
+def test_withdraw_a_job_or_one_message(tmp_path: Path, composition: Composition) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        job = box.add_job(composition, people(3))  # waiting for its video
+        first = box.messages(job)[0]
+        assert box.withdraw(first.id) == 1
+        assert box.withdraw(job) == 2
+        assert {m.state for m in box.messages(job)} == {"cancelled"}
+        assert not box.pending()
+
+
+def test_an_outbox_of_the_first_schema_is_upgraded(
+    tmp_path: Path, composition: Composition
+) -> None:
+    path = tmp_path / "old.db"
+    with Outbox(path) as box:
+        job = box.add_job(composition, people(1), entry_id="1_x")
+        box._db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    with Outbox(path) as box:
+        assert box._db.execute("SELECT value FROM meta").fetchone()[0] == "2"
+        assert box.job(job).fingerprint == ""
+        assert len(box.claim_due(transport="graph", limit=5)) == 1
+
+
+def test_an_outbox_from_a_newer_version_is_kept_aside_and_a_new_one_started(
+    tmp_path: Path, composition: Composition
+) -> None:
+    path = tmp_path / "new.db"
+    with Outbox(path) as box:
+        box.add_job(composition, people(1))
+        box._db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with Outbox(path) as box:
+        assert box.recovered_from is not None and "newer version" in box.damage
+        assert box.recovered_from.name.startswith("new.db.damaged-")
+        with Outbox(box.recovered_from) as kept:  # the old one is intact, for a newer app
+            assert kept.recovered_from is None or "newer" in kept.damage
+        assert box.jobs() == []  # a fresh outbox that works
+        box.add_job(composition, people(2))
+        assert len(box.messages()) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "pages"])
+def test_a_damaged_outbox_is_kept_aside_once_and_a_new_one_works(
+    tmp_path: Path, composition: Composition, damage: str
+) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path) as box:
+        for _ in range(40):  # a few pages of data
+            box.add_job(composition, people(5))
+        box._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    if damage == "garbage":
+        data = bytearray(b"not a database at all" * 100)
+    elif damage == "truncated":
+        data = data[: len(data) // 3]
+    else:  # scribble over the data pages, keeping the header
+        for i in range(4096, len(data), 997):
+            data[i] = (data[i] + 123) % 256
+    path.write_bytes(bytes(data))
+    with Outbox(path) as box:
+        assert box.recovered_from is not None, "damage not detected"
+        assert box.recovered_from.read_bytes() == bytes(data)  # kept as it was
+        assert box.recovered_from.stat().st_mode & 0o777 == 0o600  # still the owner's only
+        box.add_job(composition, people(1))
+        assert len(box.messages()) == 1
+    kept = sorted(p.name for p in tmp_path.iterdir() if ".damaged-" in p.name)
+    assert len([k for k in kept if not k.endswith(("-wal", "-shm"))]) == 1

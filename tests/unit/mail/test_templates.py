@@ -156,3 +156,41 @@ def test_html_is_autoescaped_and_text_is_not(composition: Composition) -> None:
     parts = TemplateCatalog().render("personal-note", ctx)
     assert "&lt;b&gt;Bo&lt;/b&gt;" in parts.html and "<b>Bo</b>" not in parts.html
     assert "Hi <b>Bo</b>," in parts.text  # plain text is not HTML: nothing to escape
+
+
+@pytest.mark.parametrize(
+    ("subject", "reason"),
+    [
+        # Time: a loop that prints nothing is stopped too.
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "took longer than 1 s",
+        ),
+        # Output size.
+        (
+            "{% for i in range(100000) %}Hello, {{ recipient.first_name }}! {% endfor %}",
+            "produced more than 10000 characters",
+        ),
+        # Memory: every way of making a string as long as a number says.
+        ("{{ 'x'.ljust(10**9) }}", "may not do"),
+        ("{{ '{:>999999999}'.format(1) }}", "may not do"),
+        ("{{ '%999999999d' % 1 }}", "may not do"),
+        ("{{ 'x' * 10**9 }}", "may not do"),
+        ("{{ 'x' | center(999999999) }}", "syntax error"),  # no such filter here
+    ],
+)
+def test_a_typed_subject_runs_under_limits(
+    composition: Composition, subject: str, reason: str
+) -> None:
+    with pytest.raises(TemplateError, match=reason) as err:
+        TemplateCatalog().render("personal-note", context(composition), subject_source=subject)
+    assert err.value.template in ("subject", "personal-note")
+
+
+def test_a_normal_subject_is_not_bothered_by_the_limits(composition: Composition) -> None:
+    parts = TemplateCatalog().render(
+        "personal-note",
+        context(composition),
+        subject_source="{% for w in ['Hi', recipient.first_name] %}{{ w }} {% endfor %}",
+    )
+    assert parts.subject == "Hi Ann"
