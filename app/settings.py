@@ -110,11 +110,27 @@ class RecordingSettings:
 
 
 @dataclass
+class DesktopSettings:
+    """The desktop app's own choices (the command line ignores them)."""
+
+    #: The first-run wizard was finished (or skipped).
+    first_run_done: bool = False
+    #: "Closing the window keeps the app in the tray" was said once.
+    tray_notice_shown: bool = False
+    start_at_login: bool = False
+    #: The global quick-record shortcut (a Qt key sequence; "" for none).
+    quick_record_shortcut: str = "Ctrl+Alt+R"
+    #: Show a notification when a sent video is watched.
+    notify_watched: bool = True
+
+
+@dataclass
 class Settings:
     schema_version: int = SCHEMA_VERSION
     active_profile: str = SANDBOX_PROFILE
     profiles: dict[str, Profile] = field(default_factory=lambda: {SANDBOX_PROFILE: Profile()})
     recording: RecordingSettings = field(default_factory=RecordingSettings)
+    desktop: DesktopSettings = field(default_factory=DesktopSettings)
     #: Allow the MSAL token cache in a 0600 file when no OS secure storage exists.
     allow_plaintext_token_cache: bool = False
     #: Send through Graph's draft flow (needs Mail.ReadWrite) so retries are exactly-once.

@@ -41,9 +41,11 @@ from app.kaltura.uploader import EntryMetadata
 from app.mail.message import (
     Composition,
     Cta,
+    OutgoingMessage,
     Preview,
     Recipient,
     Sender,
+    build_message,
     check_cta,
     hosted_preview,
     inline_preview,
@@ -159,17 +161,40 @@ class _Checked:
     catalog: TemplateCatalog = field(default_factory=TemplateCatalog)
 
 
+_previews: dict[tuple[str, int, int, str], Preview] = {}
+_previews_lock = threading.Lock()
+
+
 def make_preview(video: Path, text: str = "") -> Preview:
     """The animated GIF preview of the take, checked (<= 1 MB) before anything is sent.
 
     ``text`` goes on the first frame (desktop Outlook shows only that one). One GIF is
     shared by every recipient: a personal first frame costs ~1 s of encoding per
-    recipient (benchmarks/send.py ``first_frame``), so it is not the default.
+    recipient (benchmarks/send.py ``first_frame``), so it is not the default. The last few
+    previews are kept (by file, size, modification time and text): a window that shows the
+    email while the person types asks again and again for the same one.
     """
     from app.mail.text import clean_line  # noqa: PLC0415
     from app.recorder.media import gif_preview  # noqa: PLC0415 - PyAV/OpenCV are heavy
 
-    return inline_preview(gif_preview(video, first_frame_text=clean_line(text, max_chars=40)))
+    text = clean_line(text, max_chars=40)
+    key: tuple[str, int, int, str] | None
+    try:
+        st = video.stat()
+        key = (str(video.resolve()), st.st_size, st.st_mtime_ns, text)
+    except OSError:
+        key = None  # gif_preview says what is wrong with the file
+    with _previews_lock:
+        cached = _previews.get(key) if key is not None else None
+    if cached is not None:
+        return cached
+    preview = inline_preview(gif_preview(video, first_frame_text=text))
+    if key is not None:
+        with _previews_lock:
+            while len(_previews) >= 4:
+                _previews.pop(next(iter(_previews)))
+            _previews[key] = preview
+    return preview
 
 
 def hosted_size(video: Path, width: int = 480) -> tuple[int, int]:
@@ -276,6 +301,35 @@ class SendSession:
         """An earlier run of this very send, if the outbox has one (a front end offers to
         resume it; :meth:`run` always resumes it rather than sending twice)."""
         return self.services.outbox().find_job(self.fingerprint)
+
+    def draft(
+        self, *, sender: Sender | None = None, entry_id: str = "", recipient: int = 0
+    ) -> OutgoingMessage:
+        """The email exactly as recipient number ``recipient`` will get it (for a preview
+        before sending): the real template, note, preview and signature, with the link of
+        ``entry_id`` (or of the take's entry) when there is one, else a placeholder. Needs no
+        sign-in: without ``sender`` a stand-in is shown. Raises what :meth:`prepare` raises."""
+        if self._checked is None:
+            self.prepare()
+        checked = self._checked
+        assert checked is not None
+        r = self.request
+        who = r.to[min(max(recipient, 0), len(r.to) - 1)]
+        if sender is None:
+            sender = replace(_PROVISIONAL_SENDER, name="You", email="you@example.invalid")
+            if r.signature_html is not None:
+                sender = replace(sender, signature_html=r.signature_html)
+            else:
+                sender = replace(sender, signature_html=self.services.mail_defaults.signature_html)
+        entry = entry_id or r.entry_id
+        link = (
+            self.services.landing_url(entry, token="preview", name=who.display_name)
+            if entry
+            else "https://example.invalid/v/preview"
+        )
+        return build_message(
+            self._composition(checked, sender), who, link, token="preview", catalog=checked.catalog
+        )
 
     def _composition(self, checked: _Checked, sender: Sender) -> Composition:
         r = self.request

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from app.mail.transports import Transport
     from app.microsoft.auth import Account, DeviceCodePrompt, SignIn
     from app.microsoft.graph import GraphClient
+    from app.microsoft.search import RecipientSearch, SearchResults
     from app.microsoft.token_cache import TokenCacheStore
     from app.workflow.uploads import UploadRecipe
 
@@ -350,6 +351,16 @@ class Services:
             if signature_html is None
             else signature_html,
         )
+
+    def recipient_search(
+        self, on_results: Callable[[SearchResults], None], *, max_results: int = 10
+    ) -> RecipientSearch:
+        """Recipient autocomplete for this profile's directory (results arrive on worker
+        threads; a Graph error arrives as the results' ``error``). Close it when done."""
+        from app.microsoft.search import GraphDirectory, RecipientSearch  # noqa: PLC0415
+
+        directory = GraphDirectory(self.graph, people_top=max_results, users_top=25)
+        return RecipientSearch(directory, on_results, max_results=max_results)
 
     def disconnect(self) -> str:
         """Sign out of Microsoft 365 and delete this profile's stored secrets; returns what

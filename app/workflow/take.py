@@ -83,6 +83,37 @@ class Take:
         return self.result.duration
 
 
+def take_from_file(path: Path, *, stop_reason: str = "recovered") -> Take:
+    """A take for a video already on disk (a recovered recording) so it can be reviewed
+    and sent like a new one. Raises RecordingError for a file that is not a playable video."""
+    from app.recorder.media import probe  # noqa: PLC0415 - PyAV
+    from app.recorder.recorder import TakeResult  # noqa: PLC0415
+
+    info = probe(path)
+    if info.duration <= 0 or not info.video_codec:
+        raise RecordingError(
+            f"{path.name} holds no playable video.",
+            hint="Record the take again.",
+        )
+    result = TakeResult(
+        path=path,
+        state="final",
+        duration=info.duration,
+        frames=round(info.duration * info.fps),
+        dropped_frames=0,
+        audio_samples=0,
+        sample_rate=48000,
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        preset="",
+        stop_reason=stop_reason,
+        camera="",
+        microphone="",
+    )
+    return Take(path=path, result=result)
+
+
 class TakeSession:
     """Records one take with optional upload while recording (see the module docstring).
 
@@ -208,6 +239,7 @@ class TakeSession:
             )
             self._link = link
             self.emit(link)
+        self.emit(event)  # progress, retries: for a front end to show
 
     def pause(self) -> None:
         self.recorder.pause()

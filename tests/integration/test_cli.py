@@ -58,13 +58,20 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     assert "unrecognized arguments: --frobnicate" in capsys.readouterr().err
 
 
-def test_commands_not_built_yet_say_so_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_is_built() -> None:
     handlers = {name: cli.handler_for(name) for name in cli.COMMANDS}
     unbuilt = [n for n, h in handlers.items() if h.__qualname__.startswith("_not_available")]
-    assert unbuilt == ["gui"]  # everything else is built (the desktop app comes next)
-    for name in unbuilt:
-        assert cli.main([name]) == 2
-        assert "not available yet" in capsys.readouterr().err
+    assert unbuilt == []
+
+
+def test_the_desktop_app_without_a_display_says_so_and_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert cli.main(["gui"]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "vmsg demo" in err
 
 
 def test_only_the_chosen_command_is_registered() -> None:

@@ -1,0 +1,387 @@
+"""The desktop app: one object that owns the window, the tray, the take, and the profile's services.
+
+Start-up is ordered so the window appears first: the QApplication, the theme and the main
+window are built and shown with nothing but Qt loaded; on the first turn of the event loop
+the profile's :class:`~app.workflow.services.Services` are opened, and
+:func:`~app.workflow.startup.reconcile` runs on the task pool (an interrupted take
+recovered, uploads resumed, messages whose fate is unknown) while the person already sees
+the window; what it found appears as a banner with actions. Media and network libraries
+load on first use, off the GUI thread.
+
+Everything blocking runs on :class:`~app.ui.tasks.Tasks`; quitting stops a running take
+(kept, never discarded), cancels and drains the pool, and closes the services (uploads
+are suspended and resume at the next start).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app import endpoints, paths
+from app import policy as policy_mod
+from app import settings as settings_mod
+from app.errors import Action, AppError, PolicyError
+from app.ui import crash as crash_ui
+from app.ui.banner import copy_details
+from app.ui.recording import Recording, default_title, new_take_path
+from app.ui.single_instance import SingleInstance
+from app.ui.tasks import EventBridge, Tasks
+from app.ui.theme import Theme
+
+if TYPE_CHECKING:
+    from app.ui.mainwindow import MainWindow
+    from app.ui.quick_record import QuickRecordWindow
+    from app.ui.tray import Tray
+    from app.workflow.services import Locations, Services
+    from app.workflow.startup import ReconcileReport
+
+log = logging.getLogger(__name__)
+
+SHORTCUTS = {
+    "record": "Ctrl+R",
+    "pause": "Space",
+    "cancel": "Esc",
+    "send": "Ctrl+Return",
+    "new": "Ctrl+N",
+    "quick_record": "Ctrl+Shift+R",
+    "history": "Ctrl+H",
+    "settings": "Ctrl+,",
+    "quit": "Ctrl+Q",
+    "close": "Ctrl+W",
+    "help": "F1",
+    "refresh": "F5",
+}
+
+
+class DesktopApp(QObject):
+    """The running app (see the module docstring)."""
+
+    #: The profile's services were opened (or reopened after a settings change).
+    services_changed = Signal()
+    #: Busy states changed (uploading, sending): the tray shows them.
+    busy_changed = Signal()
+    #: start-up reconciliation finished (a ReconcileReport).
+    reconciled = Signal(object)
+
+    def __init__(
+        self,
+        qapp: QApplication,
+        *,
+        profile: str | None = None,
+        locations: Locations | None = None,
+        single_instance: SingleInstance | None = None,
+        show_wizard: bool | None = None,
+        crash_dialogs: bool = True,
+        global_hotkey: bool = True,
+    ) -> None:
+        super().__init__(qapp)
+        self.qapp = qapp
+        self.theme = Theme(qapp)
+        self.tasks = Tasks(self)
+        # Tests keep the crash handler of the test run (a modal dialog would wait forever).
+        self.crash_relay = crash_ui.install() if crash_dialogs else None
+        self._global_hotkey = global_hotkey
+        self.settings, self.policy = endpoints.load_effective()
+        self.profile_name = profile
+        self.locations = locations
+        self.services: Services | None = None
+        self.bridge = EventBridge(self)
+        self.bridge.received.connect(self.on_bridge_event)
+        self.recording = Recording(self.tasks, lambda: self.services, self)
+        self.single = single_instance
+        if single_instance is not None:
+            single_instance.message.connect(self.on_single_message)
+        self._busy: set[str] = set()
+        self._show_wizard = show_wizard
+        self.quick: QuickRecordWindow | None = None
+        self.report: ReconcileReport | None = None
+        self.closing = False
+        from app.ui.mainwindow import MainWindow  # noqa: PLC0415
+        from app.ui.tray import Tray  # noqa: PLC0415
+
+        self.window: MainWindow = MainWindow(self)
+        self.tray: Tray = Tray(self)
+        self.hotkey: Any = None
+        self.hotkey_reason = ""
+        qapp.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------------ start-up
+
+    def start(self, *, minimized: bool = False, quick_record: bool = False) -> None:
+        """Show the window (unless started minimized to the tray), then open the rest."""
+        if self.tray.available:  # else the window and its menus offer everything
+            self.tray.show()
+        if not (minimized and self.tray.available):
+            self.window.show()
+            self.window.raise_()
+        QTimer.singleShot(0, lambda: self._after_first_paint(quick_record))
+
+    def _after_first_paint(self, quick_record: bool) -> None:
+        self.open_services()
+        self.register_hotkey()
+        wizard = self._show_wizard
+        if wizard is None:
+            wizard = not self.settings.desktop.first_run_done
+        if wizard and not quick_record:
+            self.window.show_wizard()
+        elif quick_record:
+            self.quick_record()
+        else:
+            self.window.show_record()
+
+    def open_services(self) -> None:
+        """Open the profile's services (again, after a settings change) and reconcile."""
+        from app.workflow.services import Services, SignInOptions  # noqa: PLC0415
+
+        old, self.services = self.services, None
+        if old is not None:
+            self.tasks.run("close the old profile", lambda _c: old.close())
+        self.settings, self.policy = endpoints.load_effective()
+        options = SignInOptions(
+            parent_window_handle=int(self.window.winId()),
+            on_device_code=self.bridge.post,
+            interactive=True,
+        )
+        try:
+            self.services = Services(
+                self.profile_name, sign_in=options, locations=self.locations,
+                on_event=self.bridge.post,
+            )  # fmt: skip
+        except AppError as exc:
+            self.window.banner.show_error(exc)
+            return
+        self.services_changed.emit()
+        services = self.services
+        self.tasks.run(
+            "start-up checks", lambda cancel: self._reconcile(services, cancel),
+            on_done=self._reconciled, on_error=self._reconcile_failed,
+        )  # fmt: skip
+
+    @staticmethod
+    def _reconcile(services: Services, cancel: threading.Event) -> ReconcileReport:
+        from app.workflow.startup import reconcile  # noqa: PLC0415
+
+        return reconcile(services, cancel=cancel)
+
+    def _reconciled(self, report: ReconcileReport) -> None:
+        self.report = report
+        self.window.show_reconcile(report)
+        self.window.history.start_watching()
+        self.reconciled.emit(report)
+
+    def _reconcile_failed(self, error: AppError | None) -> None:
+        if error is not None:
+            self.window.banner.show_error(error)
+        self.window.history.start_watching()
+
+    def register_hotkey(self) -> None:
+        """The global quick-record shortcut, where the OS allows one."""
+        try:
+            from app.ui.hotkey import GlobalHotkey  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - the module ships with the app
+            return
+        if not self._global_hotkey:
+            self.hotkey_reason = "The global shortcut is off in this session."
+            return
+        if self.hotkey is not None:
+            self.hotkey.unregister()
+        else:
+            self.hotkey = GlobalHotkey(self)
+            self.hotkey.activated.connect(self.quick_record)
+        sequence = self.settings.desktop.quick_record_shortcut
+        if not sequence:
+            self.hotkey_reason = "No global shortcut is set."
+            return
+        ok = self.hotkey.register(sequence)
+        self.hotkey_reason = "" if ok else str(self.hotkey.reason)
+
+    # ------------------------------------------------------------------ settings
+
+    def locked(self, dotted: str) -> str:
+        """Why ``dotted`` cannot be changed ("" when it can)."""
+        if self.policy.is_locked(dotted):
+            return f"Set by your organization's administrator ({self.policy.path})."
+        return ""
+
+    def save_settings(self, values: dict[str, Any]) -> bool:
+        """Change settings (dotted names) in the user's file; False (and a message) when
+        the administrator's policy locks one or a value is wrong."""
+        loaded = settings_mod.load()
+        raw = loaded.settings
+        try:
+            for dotted, value in values.items():
+                if self.policy.is_locked(dotted):
+                    continue  # shown locked; never written
+                policy_mod.set_value(raw, dotted, value, self.policy)
+            settings_mod.save(raw)
+        except (PolicyError, AppError) as exc:
+            self.window.banner.show_error(exc)
+            return False
+        self.settings = self.policy.apply(raw)
+        return True
+
+    # ------------------------------------------------------------------ actions
+
+    def shortcut_text(self, name: str) -> str:
+        from PySide6.QtGui import QKeySequence  # noqa: PLC0415
+
+        return QKeySequence(SHORTCUTS[name]).toString(QKeySequence.SequenceFormat.NativeText)
+
+    def start_take(self, *, quick: bool = False) -> None:
+        """Record a new take with the saved devices (upload while recording)."""
+        from app.workflow.take import TakeOptions  # noqa: PLC0415
+
+        rec = self.settings.recording
+        try:
+            folder = paths.recordings_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.window.banner.show_error(
+                AppError(
+                    f"The recordings folder cannot be created: {exc.strerror or exc}.",
+                    action=Action.FREE_DISK_SPACE,
+                )
+            )
+            return
+        options = TakeOptions(
+            output=new_take_path(folder),
+            camera=rec.camera or None,
+            microphone=rec.microphone or None,
+            preset=rec.preset,
+            countdown=0 if quick and rec.countdown_seconds > 3 else rec.countdown_seconds,
+            max_seconds=float(rec.max_duration_seconds) if rec.max_duration_seconds else None,
+            upload=self.services is not None,
+            title=default_title(),
+        )
+        self.recording.record(options)
+
+    def quick_record(self) -> None:
+        """The compact always-on-top recorder; on stop it goes straight to Compose."""
+        from app.ui.quick_record import QuickRecordWindow  # noqa: PLC0415
+
+        if self.recording.active:
+            (self.quick or self.window).raise_()
+            return
+        if self.quick is None:
+            self.quick = QuickRecordWindow(self)
+        self.quick.open_and_record()
+
+    def handle_action(self, action: Action, error: AppError | None = None) -> None:
+        """Do the next step an error names (the banner's button)."""
+        if action is Action.SIGN_IN:
+            self.window.open_settings("email")
+        elif action is Action.OPEN_SETTINGS:
+            self.window.open_settings("profile", setting=error.setting if error else "")
+        elif action is Action.CHECK_DEVICE:
+            self.window.open_settings("recording")
+        elif action in (Action.CHECK_SENT_ITEMS,):
+            self.window.show_history()
+        elif action is Action.RECOVER_TAKE:
+            self.recover_takes()
+        elif action is Action.CONTACT_ADMIN and error is not None:
+            copy_details(error)
+            self.window.statusBar().showMessage(
+                "Details copied: paste them to your administrator", 5000
+            )
+        elif action is Action.FREE_DISK_SPACE or action is Action.CHOOSE_FILE:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.recordings_dir())))
+
+    def recover_takes(self) -> None:
+        services = self.services
+        if services is None:
+            return
+        self.tasks.run(
+            "recover takes", lambda cancel: self._reconcile(services, cancel),
+            on_done=self._reconciled, on_error=self._reconcile_failed,
+        )  # fmt: skip
+
+    def set_busy(self, what: str, busy: bool) -> None:
+        if busy:
+            self._busy.add(what)
+        else:
+            self._busy.discard(what)
+        self.busy_changed.emit()
+
+    @property
+    def busy(self) -> set[str]:
+        return set(self._busy)
+
+    def notify(self, title: str, text: str, level: str = "info") -> None:
+        """A desktop notification (the tray's), or the status bar without a tray."""
+        if not self.tray.notify(title, text, level):
+            self.window.statusBar().showMessage(f"{title}: {text}", 8000)
+
+    # ------------------------------------------------------------------ events
+
+    def on_bridge_event(self, event: object) -> None:
+        from app.workflow.events import Notice  # noqa: PLC0415
+
+        if type(event).__name__ == "DeviceCodePrompt":
+            self.window.show_device_code(event)
+        elif isinstance(event, Notice):
+            if event.level == "warning":
+                self.window.banner.show_message(
+                    event.message[:1].upper() + event.message[1:], "warning"
+                )
+            else:
+                self.window.statusBar().showMessage(
+                    event.message[:1].upper() + event.message[1:], 5000
+                )
+
+    def on_single_message(self, argv: list[str]) -> None:
+        """Another launch handed over its command line."""
+        if "--quick-record" in argv:
+            self.quick_record()
+        else:
+            self.window.bring_to_front()
+
+    # ------------------------------------------------------------------ quitting
+
+    def confirm_quit(self) -> bool:
+        """Ask before quitting in the middle of a take or a send."""
+        if not (self.recording.active or "sending" in self._busy):
+            return True
+        what = "a recording" if self.recording.active else "a send"
+        answer = QMessageBox.question(
+            self.window,
+            "Quit Video Messaging?",
+            f"You are in the middle of {what}. The recording is kept and the messages not "
+            "sent yet stay in the outbox; they continue when you open the app again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def quit(self) -> None:
+        if self.confirm_quit():
+            self.qapp.quit()
+
+    def shutdown(self) -> None:
+        """Stop the take (kept), cancel and drain the work, close the services."""
+        if self.closing:
+            return
+        self.closing = True
+        self.recording.close()
+        self.window.shutdown()
+        if self.hotkey is not None:
+            self.hotkey.unregister()
+        services = self.services
+        if services is not None:
+            for task in self.tasks.running():
+                task.cancel.set()
+            services.close()
+        self.tasks.shutdown()
+        self.tray.hide()
+        if self.single is not None:
+            self.single.close()
+
+
+def run_later(callback: Callable[[], None], ms: int = 0) -> None:
+    QTimer.singleShot(ms, callback)

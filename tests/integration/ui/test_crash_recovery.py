@@ -1,0 +1,74 @@
+"""(c) The app is killed during a take; started again, it recovers the take and offers it.
+
+The first app runs in its own process (``vmsg gui --quick-record``, offscreen), records with
+upload while recording, and is killed with SIGKILL once a few seconds are on disk. The
+second app, in the test's process, reconciles at start: the take is finalized up to its
+last complete fragment and the window offers it; "Review and send it" opens it in Review.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from app import paths
+from app.recorder import media, sidecar
+from tests.helpers import wait_until
+from tests.integration.ui.conftest import write_settings
+
+
+def _recording_take() -> Path | None:
+    for video in paths.recordings_dir().glob("*.mp4"):
+        try:
+            state = sidecar.read_state(video)
+            _end, fragments = media.complete_fragments_end(video)
+        except Exception:  # being written: look again
+            continue
+        if state.state == "recording" and fragments >= 3:
+            return video
+    return None
+
+
+def test_a_take_killed_mid_recording_is_recovered_and_offered(
+    qtbot: Any, sandbox: Any, desktop_factory: Any, tmp_path: Path
+) -> None:
+    write_settings()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    log = tmp_path / "first-app.log"
+    with open(log, "w") as err:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "app", "gui", "--quick-record"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_until(lambda: _recording_take() is not None or first.poll() is not None, timeout=120)
+        assert first.poll() is None, log.read_text()
+        video = _recording_take()
+        assert video is not None
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    assert sidecar.read_state(video).state == "recording"  # the kill left it unfinished
+
+    app = desktop_factory()
+    report = app.report
+    assert [t.path for t in report.recovered] == [video]
+    assert report.recovered[0].duration >= 2.0
+    banner = app.window.banner
+    assert banner.isVisible() and "recovered" in banner.plain_text()
+    offer = next(b for b in banner.buttons if b.text() == "Review and send it")
+    with qtbot.waitSignal(app.recording.finished, timeout=30_000) as finished:
+        qtbot.mouseClick(offer, Qt.MouseButton.LeftButton)
+    take = finished.args[0]
+    assert take.path == video and take.duration >= 2.0
+    assert app.window.stack.currentWidget() is app.window.review
+    qtbot.waitUntil(lambda: app.window.review.player is not None, timeout=30_000)
+    assert sidecar.read_state(video).state == "recovered"
