@@ -97,14 +97,7 @@ cmd_run() {
     ensure_packages "${RUN_PACKAGES[@]}"
     ensure_venv ""
     if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
-        set +e
-        .venv/bin/vmsg gui
-        local rc=$?
-        set -e
-        # 2 = "not available yet": the desktop window is not built in this version.
-        [ "$rc" -ne 2 ] && exit "$rc"
-        echo "dev.sh: running the headless demo instead (vmsg demo)."
-        exec .venv/bin/vmsg demo
+        exec .venv/bin/vmsg gui
     fi
     echo "dev.sh: no display found, so the desktop window cannot open."
     echo "dev.sh: running the headless demo instead (vmsg demo)."

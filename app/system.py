@@ -31,8 +31,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 PRIVATE_DIR_MODE = stat.S_IRWXU  # 0700
 PRIVATE_FILE_MODE = stat.S_IRUSR | stat.S_IWUSR  # 0600
 IS_POSIX = os.name == "posix"
@@ -63,6 +61,8 @@ class ProcessId:
 
 
 def _start_time(pid: int) -> float:
+    import psutil  # noqa: PLC0415 - loaded when a process is asked about, not at start-up
+
     try:
         return float(psutil.Process(pid).create_time())
     except (psutil.Error, OSError):
@@ -81,6 +81,8 @@ def process_alive(pid: int, started: float = 0.0) -> bool:
     """
     if pid <= 0:
         return False
+    import psutil  # noqa: PLC0415
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:

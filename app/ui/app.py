@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import endpoints, paths
+from app import paths
 from app import policy as policy_mod
 from app import settings as settings_mod
 from app.errors import Action, AppError, PolicyError
-from app.ui import crash as crash_ui
 from app.ui.banner import copy_details
 from app.ui.recording import Recording, default_title, new_take_path
 from app.ui.single_instance import SingleInstance
@@ -86,9 +84,10 @@ class DesktopApp(QObject):
         self.theme = Theme(qapp)
         self.tasks = Tasks(self)
         # Tests keep the crash handler of the test run (a modal dialog would wait forever).
-        self.crash_relay = crash_ui.install() if crash_dialogs else None
+        self._crash_dialogs = crash_dialogs
+        self.crash_relay: Any = None
         self._global_hotkey = global_hotkey
-        self.settings, self.policy = endpoints.load_effective()
+        self.settings, self.policy = load_effective()
         self.profile_name = profile
         self.locations = locations
         self.services: Services | None = None
@@ -124,6 +123,10 @@ class DesktopApp(QObject):
         QTimer.singleShot(0, lambda: self._after_first_paint(quick_record))
 
     def _after_first_paint(self, quick_record: bool) -> None:
+        if self._crash_dialogs:
+            from app.ui import crash as crash_ui  # noqa: PLC0415
+
+            self.crash_relay = crash_ui.install()
         self.open_services()
         self.register_hotkey()
         wizard = self._show_wizard
@@ -143,7 +146,7 @@ class DesktopApp(QObject):
         old, self.services = self.services, None
         if old is not None:
             self.tasks.run("close the old profile", lambda _c: old.close())
-        self.settings, self.policy = endpoints.load_effective()
+        self.settings, self.policy = load_effective()
         options = SignInOptions(
             parent_window_handle=int(self.window.winId()),
             on_device_code=self.bridge.post,
@@ -173,6 +176,7 @@ class DesktopApp(QObject):
     def _reconciled(self, report: ReconcileReport) -> None:
         self.report = report
         self.window.show_reconcile(report)
+        self.window.refresh_account()
         self.window.history.start_watching()
         self.reconciled.emit(report)
 
@@ -383,5 +387,9 @@ class DesktopApp(QObject):
             self.single.close()
 
 
-def run_later(callback: Callable[[], None], ms: int = 0) -> None:
-    QTimer.singleShot(ms, callback)
+def load_effective() -> tuple[settings_mod.Settings, policy_mod.Policy]:
+    """The user's settings with the administrator's policy applied (what
+    ``app.endpoints.load_effective`` gives, without loading the network modules the
+    endpoints need, so the window can appear first)."""
+    pol = policy_mod.load()
+    return pol.apply(settings_mod.load().settings), pol

@@ -1,22 +1,29 @@
 """The app's icons: SVG files in ``resources/icons/``, drawn in the palette's text colour.
 
-Each icon is rendered at every size a widget may ask for and at twice that for high-DPI
-screens, so it stays sharp; glyph icons use ``currentColor``, which becomes the colour of
-text in the current (light or dark) palette. Coloured icons (record, the tray states) keep
-their own colours.
+An icon is drawn from its SVG at the size and screen scale a widget asks for, when it asks
+(a small icon engine with a cache per size), so it is sharp at any DPI and the window
+does not wait for icons it has not shown yet. Glyph icons use ``currentColor``, which
+becomes the colour of text in the current (light or dark) palette; coloured icons (record,
+the tray states) keep their own colours. Disabled icons are drawn faded, as the style
+draws them.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from PySide6.QtCore import QByteArray, QSize, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt
+from PySide6.QtGui import (
+    QGuiApplication,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtSvg import QSvgRenderer
 
 from app import paths
-
-SIZES = (16, 20, 24, 32, 48, 64, 128)
 
 
 def icon_path(name: str) -> str:
@@ -30,31 +37,65 @@ def _text_colour() -> str:
     return app.palette().color(QPalette.ColorRole.WindowText).name()
 
 
+class SvgIconEngine(QIconEngine):
+    """Draws one SVG at whatever size is asked, caching each size."""
+
+    def __init__(self, svg: bytes) -> None:
+        super().__init__()
+        self.svg = svg
+        self._renderer: QSvgRenderer | None = None
+        self._cache: dict[tuple[int, int, int, bool], QPixmap] = {}
+
+    def _render(self, width: int, height: int, scale: float, mode: QIcon.Mode) -> QPixmap:
+        disabled = mode == QIcon.Mode.Disabled
+        key = (width, height, round(scale * 100), disabled)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if self._renderer is None:
+            self._renderer = QSvgRenderer(QByteArray(self.svg))
+        pixmap = QPixmap(max(1, round(width * scale)), max(1, round(height * scale)))
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if disabled:
+            painter.setOpacity(0.4)
+        self._renderer.render(painter)
+        painter.end()
+        pixmap.setDevicePixelRatio(scale)
+        self._cache[key] = pixmap
+        return pixmap
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        return self._render(size.width(), size.height(), 1.0, mode)
+
+    def scaledPixmap(
+        self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float
+    ) -> QPixmap:
+        return self._render(size.width(), size.height(), scale, mode)
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        scale = painter.device().devicePixelRatioF() if painter.device() else 1.0
+        pixmap = self._render(rect.width(), rect.height(), scale, mode)
+        painter.drawPixmap(QPoint(rect.x(), rect.y()), pixmap)
+
+    def actualSize(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QSize:
+        return size
+
+    def clone(self) -> QIconEngine:
+        return SvgIconEngine(self.svg)
+
+
 @cache
-def _render(name: str, colour: str) -> QIcon:
+def _svg(name: str, colour: str) -> bytes:
     with open(icon_path(name), encoding="utf-8") as f:
-        svg = f.read().replace("currentColor", colour)
-    renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
-    result = QIcon()
-    for size in SIZES:
-        for scale in (1, 2):
-            pixmap = QPixmap(size * scale, size * scale)
-            pixmap.fill(Qt.GlobalColor.transparent)
-            painter = QPainter(pixmap)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            renderer.render(painter)
-            painter.end()
-            pixmap.setDevicePixelRatio(scale)
-            result.addPixmap(pixmap)
-    return result
+        return f.read().replace("currentColor", colour).encode("utf-8")
 
 
-def icon(name: str, colour: str | QColor | None = None) -> QIcon:
+def icon(name: str, colour: str | None = None) -> QIcon:
     """The icon ``name`` (a file in resources/icons), its glyph in ``colour`` (default: the
     palette's text colour)."""
-    if isinstance(colour, QColor):
-        colour = colour.name()
-    return _render(name, colour or _text_colour())
+    return QIcon(SvgIconEngine(_svg(name, colour or _text_colour())))
 
 
 def pixmap(name: str, size: int, colour: str | None = None) -> QPixmap:
@@ -62,5 +103,5 @@ def pixmap(name: str, size: int, colour: str | None = None) -> QPixmap:
 
 
 def clear_cache() -> None:
-    """Forget rendered icons (the palette changed: light to dark)."""
-    _render.cache_clear()
+    """Forget recoloured icons (the palette changed: light to dark)."""
+    _svg.cache_clear()

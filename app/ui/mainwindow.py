@@ -30,14 +30,14 @@ from app import __version__, paths
 from app.ui import icons
 from app.ui.app import SHORTCUTS
 from app.ui.banner import Banner
-from app.ui.pages.compose import ComposePage
-from app.ui.pages.history import HistoryPage
 from app.ui.pages.record import RecordPage
-from app.ui.pages.review import ReviewPage
-from app.ui.pages.sent import SentPage
 
 if TYPE_CHECKING:
     from app.ui.app import DesktopApp
+    from app.ui.pages.compose import ComposePage
+    from app.ui.pages.history import HistoryPage
+    from app.ui.pages.review import ReviewPage
+    from app.ui.pages.sent import SentPage
     from app.workflow.startup import ReconcileReport
     from app.workflow.take import Take
 
@@ -104,12 +104,13 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         outer.addWidget(self.stack, 1)
         self.record = RecordPage(app)
-        self.review = ReviewPage(app)
-        self.compose = ComposePage(app)
-        self.sent = SentPage(app)
-        self.history = HistoryPage(app)
-        for page in (self.record, self.review, self.compose, self.sent, self.history):
-            self.stack.addWidget(page)
+        # The Record page is what the window opens on; the others are built when first
+        # shown (their modules load media, mail and network code the first paint does not need).
+        self.stack.addWidget(self.record)
+        self._review: ReviewPage | None = None
+        self._compose: ComposePage | None = None
+        self._sent: SentPage | None = None
+        self._history: HistoryPage | None = None
         self.stack.currentChanged.connect(self.on_stack_current_changed)
         self._last_page: QWidget | None = None
 
@@ -125,13 +126,6 @@ class MainWindow(QMainWindow):
         self.nav_new.clicked.connect(self.new_video)
         self.nav_history.clicked.connect(self.show_history)
         self.nav_settings.clicked.connect(self.open_settings_dialog)
-        self.review.next_requested.connect(self.show_compose)
-        self.review.rerecord_requested.connect(self.rerecord)
-        self.compose.sent.connect(self.show_sent)
-        self.compose.back_button.clicked.connect(self.back_to_review)
-        self.sent.new_requested.connect(self.new_video)
-        self.sent.history_requested.connect(self.show_history)
-        self.history.watched.connect(self.on_history_watched)
         rec = app.recording
         rec.finished.connect(self.on_recording_finished)
         rec.state_changed.connect(self.on_recording_state_changed)
@@ -139,6 +133,61 @@ class MainWindow(QMainWindow):
         app.busy_changed.connect(self.update_activity)
         self.update_profile()
         self.update_actions()
+
+    # ------------------------------------------------------------------ pages
+
+    @property
+    def review(self) -> ReviewPage:
+        if self._review is None:
+            from app.ui.pages.review import ReviewPage  # noqa: PLC0415
+
+            page = ReviewPage(self.app)
+            page.next_requested.connect(self.show_compose)
+            page.rerecord_requested.connect(self.rerecord)
+            self.stack.addWidget(page)
+            self._review = page
+        return self._review
+
+    @property
+    def compose(self) -> ComposePage:
+        if self._compose is None:
+            from app.ui.pages.compose import ComposePage  # noqa: PLC0415
+
+            page = ComposePage(self.app)
+            page.sent.connect(self.show_sent)
+            page.back_button.clicked.connect(self.back_to_review)
+            self.stack.addWidget(page)
+            self._compose = page
+        return self._compose
+
+    @property
+    def sent(self) -> SentPage:
+        if self._sent is None:
+            from app.ui.pages.sent import SentPage  # noqa: PLC0415
+
+            page = SentPage(self.app)
+            page.new_requested.connect(self.new_video)
+            page.history_requested.connect(self.show_history)
+            self.stack.addWidget(page)
+            self._sent = page
+        return self._sent
+
+    @property
+    def history(self) -> HistoryPage:
+        if self._history is None:
+            from app.ui.pages.history import HistoryPage  # noqa: PLC0415
+
+            page = HistoryPage(self.app)
+            page.watched.connect(self.on_history_watched)
+            self.stack.addWidget(page)
+            self._history = page
+        return self._history
+
+    def open_preview(self) -> None:
+        self.compose.open_in_browser()
+
+    def refresh_history(self) -> None:
+        self.history.refresh()
 
     # ------------------------------------------------------------------ actions
 
@@ -182,13 +231,11 @@ class MainWindow(QMainWindow):
         # Ctrl+Enter on the keypad too.
         send.setShortcuts([QKeySequence(SHORTCUTS["send"]), QKeySequence("Ctrl+Enter")])
         menu.addAction(send)
-        menu.addAction(
-            a("preview", "Open preview in &browser", self.compose.open_in_browser, "open")
-        )
+        menu.addAction(a("preview", "Open preview in &browser", self.open_preview, "open"))
 
         menu = self.menuBar().addMenu("&View")
         menu.addAction(a("history", "&History", self.show_history, "history"))
-        menu.addAction(a("refresh", "R&efresh history", self.history.refresh, "refresh"))
+        menu.addAction(a("refresh", "R&efresh history", self.refresh_history, "refresh"))
 
         menu = self.menuBar().addMenu("&Help")
         menu.addAction(a("help", "&Keyboard shortcuts", self.show_shortcuts))
@@ -206,10 +253,9 @@ class MainWindow(QMainWindow):
         page = self.stack.currentWidget()
         acts = self.actions_by_name
         acts["pause"].setEnabled(state in ("recording", "paused"))
-        acts["cancel"].setEnabled(
-            state in ("countdown", "recording", "paused") or self.compose.send_task is not None
-        )
-        acts["send"].setEnabled(page is self.compose or page is self.review)
+        sending = self._compose is not None and self._compose.send_task is not None
+        acts["cancel"].setEnabled(state in ("countdown", "recording", "paused") or sending)
+        acts["send"].setEnabled(page is not None and page in (self._compose, self._review))
         acts["record"].setEnabled(state not in ("starting", "finishing"))
 
     # ------------------------------------------------------------------ navigation
@@ -218,7 +264,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(page)
         if step is not None:
             self.steps.set_step(step)
-        self.steps.setVisible(page is not self.history)
+        self.steps.setVisible(page is not self._history)
         self.update_actions()
 
     def on_stack_current_changed(self, _index: int) -> None:
@@ -227,8 +273,8 @@ class MainWindow(QMainWindow):
         self._last_page = page
         if last is self.record and page is not self.record:
             self.record.deactivate()
-        if last is self.review and page is not self.review:
-            self.review.deactivate()
+        if self._review is not None and last is self._review and page is not self._review:
+            self._review.deactivate()
         if page is self.record:
             self.record.activate()
 
@@ -249,6 +295,7 @@ class MainWindow(QMainWindow):
             self.review.show_take(self.review.take)
 
     def show_sent(self, result: Any) -> None:
+        self.refresh_account()
         self._show(self.sent, 3)
         self.sent.show_result(result)
         self.app.recording.forget()
@@ -292,6 +339,7 @@ class MainWindow(QMainWindow):
         self.review.take = None
         self.review.title.clear()
         self.app.recording.forget()
+        self.record.reset()
         self.show_record()
 
     def rerecord(self) -> None:
@@ -308,17 +356,17 @@ class MainWindow(QMainWindow):
         self.record.toggle_record()
 
     def cancel(self) -> None:
-        if self.compose.send_task is not None:
-            self.compose.cancel_send()
+        if self._compose is not None and self._compose.send_task is not None:
+            self._compose.cancel_send()
         else:
             self.record.cancel()
 
     def send(self) -> None:
         page = self.stack.currentWidget()
-        if page is self.compose:
-            self.compose.send()
-        elif page is self.review:
-            self.review.go_next()
+        if page is not None and page is self._compose:
+            self._compose.send()
+        elif page is not None and page is self._review:
+            self._review.go_next()
 
     def on_recording_finished(self, take: Take) -> None:
         quick = self.app.quick is not None and self.app.quick.isVisible()
@@ -343,7 +391,11 @@ class MainWindow(QMainWindow):
 
     def on_app_services_changed(self) -> None:
         self.update_profile()
-        self.compose.close_search()
+        if self._compose is not None:
+            self._compose.close_search()
+        self.refresh_account()
+
+    def refresh_account(self) -> None:
         services = self.app.services
         if services is None:
             return
@@ -536,5 +588,7 @@ class MainWindow(QMainWindow):
             event.ignore()
 
     def shutdown(self) -> None:
-        self.review.close_player()
-        self.compose.close_search()
+        if self._review is not None:
+            self._review.close_player()
+        if self._compose is not None:
+            self._compose.close_search()

@@ -10,6 +10,7 @@ profile's services.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QFont, QKeySequence, QShortcut, QTextCharFormat
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,12 +33,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QStackedWidget,
     QTextBrowser,
+    QTextEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -52,8 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAGES = (("profile", "Organization"), ("email", "Email Settings"), ("recording", "Recording"),
-         ("general", "General"))  # fmt: skip
+PAGES = (("profile", "Organization", "person"), ("email", "Email Settings", "send"),
+         ("recording", "Recording", "camera"), ("general", "General", "settings"))  # fmt: skip
 
 
 class SettingsDialog(QDialog):
@@ -73,14 +77,15 @@ class SettingsDialog(QDialog):
         outer.addLayout(body, 1)
         self.nav = QListWidget()
         self.nav.setAccessibleName("Settings pages")
-        self.nav.setMaximumWidth(170)
+        self.nav.setProperty("nav", True)
+        self.nav.setMaximumWidth(190)
         self.stack = QStackedWidget()
         body.addWidget(self.nav)
         body.addWidget(self.stack, 1)
         self.page_index: dict[str, int] = {}
-        for key, title in PAGES:
+        for key, title, icon in PAGES:
             self.page_index[key] = self.stack.count()
-            self.nav.addItem(title)
+            self.nav.addItem(QListWidgetItem(icons.icon(icon), title))
             self.stack.addWidget(getattr(self, f"_page_{key}")())
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
@@ -117,6 +122,9 @@ class SettingsDialog(QDialog):
             widget.setValue(int(value))
         elif isinstance(widget, QComboBox):
             widget.setCurrentIndex(max(0, widget.findData(value)))
+        elif isinstance(widget, QTextEdit):
+            widget.setHtml(str(value))
+            value = self._read(widget)  # as it comes back out (sanitized), to compare
         elif isinstance(widget, QPlainTextEdit):
             widget.setPlainText(str(value))
         elif isinstance(widget, QKeySequenceEdit):
@@ -153,6 +161,12 @@ class SettingsDialog(QDialog):
             return widget.value()
         if isinstance(widget, QComboBox):
             return widget.currentData()
+        if isinstance(widget, QTextEdit):
+            from app.mail.signature import sanitize_signature  # noqa: PLC0415
+
+            if not widget.toPlainText().strip():
+                return ""
+            return str(sanitize_signature(widget.toHtml()))
         if isinstance(widget, QPlainTextEdit):
             return widget.toPlainText()
         if isinstance(widget, QKeySequenceEdit):
@@ -300,18 +314,39 @@ class SettingsDialog(QDialog):
             "Default subject", self._bind(f"{key}.mail.subject", self.subject_edit, p.mail.subject)
         )
         layout.addLayout(form)
-        sig = QGroupBox("Signature")
+        sig = QGroupBox("Signature (under every email)")
         sig_layout = QHBoxLayout(sig)
-        self.signature = QPlainTextEdit()
-        self.signature.setAccessibleName("Signature (HTML)")
-        self.signature.setPlaceholderText("<p><b>Your name</b><br>Your title</p>")
+        editor = QVBoxLayout()
+        tools = QHBoxLayout()
+        self.signature = QTextEdit()
+        self.signature.setAccessibleName("Signature")
+        self.signature.setPlaceholderText("Your name\nYour title, your company")
         self.signature.setTabChangesFocus(True)
-        sig_layout.addWidget(
-            self._bind(f"{key}.mail.signature_html", self.signature, p.mail.signature_html), 1
-        )
+        for label, tip, slot in (
+            ("B", "Bold (Ctrl+B)", self.on_bold_clicked),
+            ("I", "Italic (Ctrl+I)", self.on_italic_clicked),
+            ("Link…", "Make the selected text a link", self.on_link_clicked),
+        ):
+            b = QToolButton()
+            b.setText(label)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            tools.addWidget(b)
+        tools.addStretch(1)
+        QShortcut(QKeySequence("Ctrl+B"), self.signature, self.on_bold_clicked)
+        QShortcut(QKeySequence("Ctrl+I"), self.signature, self.on_italic_clicked)
+        editor.addLayout(tools)
+        bound = self._bind(f"{key}.mail.signature_html", self.signature, p.mail.signature_html)
+        editor.addWidget(bound, 1)
+        sig_layout.addLayout(editor, 1)
+        preview_box = QVBoxLayout()
+        caption = QLabel("In the email:")
+        caption.setProperty("muted", True)
+        preview_box.addWidget(caption)
         self.signature_preview = QTextBrowser()
         self.signature_preview.setAccessibleName("Signature preview")
-        sig_layout.addWidget(self.signature_preview, 1)
+        preview_box.addWidget(self.signature_preview, 1)
+        sig_layout.addLayout(preview_box, 1)
         self.signature.textChanged.connect(self.on_signature_text_changed)
         self.on_signature_text_changed()
         layout.addWidget(sig, 1)
@@ -412,9 +447,30 @@ class SettingsDialog(QDialog):
     # ------------------------------------------------------------------ email
 
     def on_signature_text_changed(self) -> None:
-        from app.mail.signature import sanitize_signature  # noqa: PLC0415
+        # What the email will carry: the editor's HTML through the same sanitizer.
+        self.signature_preview.setHtml(str(self._read(self.signature)))
 
-        self.signature_preview.setHtml(str(sanitize_signature(self.signature.toPlainText())))
+    def on_bold_clicked(self) -> None:
+        fmt = QTextCharFormat()
+        bold = self.signature.fontWeight() < QFont.Weight.Bold
+        fmt.setFontWeight(QFont.Weight.Bold if bold else QFont.Weight.Normal)
+        self.signature.mergeCurrentCharFormat(fmt)
+
+    def on_italic_clicked(self) -> None:
+        fmt = QTextCharFormat()
+        fmt.setFontItalic(not self.signature.fontItalic())
+        self.signature.mergeCurrentCharFormat(fmt)
+
+    def on_link_clicked(self) -> None:
+        url, ok = QInputDialog.getText(self, "Link", "Web address (https://…):")
+        url = url.strip()
+        if not ok or not url:
+            return
+        if not url.startswith(("https://", "http://", "mailto:")):
+            url = "https://" + url
+        cursor = self.signature.textCursor()
+        text = cursor.selectedText() or url
+        cursor.insertHtml(f'<a href="{html.escape(url)}">{html.escape(text)}</a>')
 
     def refresh_account(self) -> None:
         services = self.app.services

@@ -41,6 +41,11 @@ QFrame[banner="warning"] { background: %(warn_bg)s; border: 1px solid %(warn_bor
 QFrame[banner="error"] { background: %(error_bg)s; border: 1px solid %(error_border)s; }
 QFrame[card="true"] { background: %(card)s; border: 1px solid %(border)s; border-radius: 8px; }
 QLabel[muted="true"] { color: %(muted)s; }
+QListWidget[nav="true"] {
+    border: none; background: transparent; outline: 0; show-decoration-selected: 1;
+}
+QListWidget[nav="true"]::item { padding: 8px 10px; border-radius: 6px; }
+QListWidget[nav="true"]::item:selected { background: %(accent)s; color: white; }
 QLabel[heading="true"] { font-size: 17px; font-weight: 600; }
 QLabel[step="current"] { color: %(accent)s; font-weight: 600; }
 QLabel[step="done"] { color: %(text)s; }

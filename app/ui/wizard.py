@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app import settings as settings_mod
 from app.errors import AppError
-from app.ui import permissions
+from app.ui import icons, permissions
 from app.ui.pages.record import DevicePickers
 from app.ui.settings_dialog import import_profiles
 from app.ui.widgets.preview import PreviewWidget
@@ -208,6 +208,7 @@ class DevicesPage(QWizardPage):
     def start(self) -> None:
         rec = self.app.settings.recording
         self.app.recording.start_monitor(rec.camera, rec.microphone, rec.preset)
+        self.preview.set_source(self.app.recording.source())
 
     def on_recording_source_changed(self, source: Any) -> None:
         from app.recorder.preview import LatestFrame  # noqa: PLC0415
@@ -284,6 +285,7 @@ class FirstRunWizard(QWizard):
         self.app = app
         self.setWindowTitle("Set up Video Messaging")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setPixmap(QWizard.WizardPixmap.LogoPixmap, icons.pixmap("tray-idle", 48))
         self.setMinimumSize(760, 520)
         self.welcome = WelcomePage()
         self.organization = OrganizationPage(app)

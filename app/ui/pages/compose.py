@@ -12,13 +12,15 @@ state; Esc cancels what has not gone out. The draft stays on the page whatever f
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QMovie, QTextDocument
 from PySide6.QtWidgets import (
     QComboBox,
@@ -71,6 +73,9 @@ STATE_WORDS = {
 }
 
 
+HIDDEN_BLOCK = re.compile(r"<div[^>]*display:\s*none[^>]*>.*?</div>", re.S | re.I)
+
+
 class SearchBridge(QObject):
     """Search results from the engine's threads, delivered on the GUI thread."""
 
@@ -112,7 +117,9 @@ class EmailPreview(QTextBrowser):
             else:
                 image = QImage.fromData(img.data)
                 doc.addResource(QTextDocument.ResourceType.ImageResource, url, image)
-        self.setHtml(message.html)
+        # A preheader hidden with display:none (mail clients show it in the inbox list
+        # only) would show here: QTextBrowser does not know display:none.
+        self.setHtml(HIDDEN_BLOCK.sub("", message.html, count=1))
         self.verticalScrollBar().setValue(scroll)
 
     def _frame(self, movie: QMovie, url: QUrl) -> None:
@@ -167,9 +174,11 @@ class ComposePage(QWidget):
         self.copies_button.setAccessibleName("Show Cc and Bcc")
         self.copies_button.toggled.connect(self.on_copies_button_toggled)
         to_row.addWidget(self.copies_button)
-        form.addRow("&To", to_row)
-        form.addRow("&Cc", self.cc)
-        form.addRow("&Bcc", self.bcc)
+        for text, field, row in (("&To", self.to, to_row), ("&Cc", self.cc, None),
+                                 ("&Bcc", self.bcc, None)):  # fmt: skip
+            label = QLabel(text)
+            label.setBuddy(field.edit)  # Alt+T types into the field
+            form.addRow(label, row if row is not None else field)
         self.cc_label = form.labelForField(self.cc)
         self.bcc_label = form.labelForField(self.bcc)
         self._show_copies(False)
@@ -196,7 +205,9 @@ class ComposePage(QWidget):
         self.cta_url.setAccessibleName("Button link")
         cta_row.addWidget(self.cta_label)
         cta_row.addWidget(self.cta_url)
-        form.addRow("B&utton", cta_row)
+        button_label = QLabel("B&utton")
+        button_label.setBuddy(self.cta_label)
+        form.addRow(button_label, cta_row)
         self.progress = QListWidget()
         self.progress.setAccessibleName("Sending progress")
         self.progress.hide()
@@ -208,9 +219,15 @@ class ComposePage(QWidget):
         pv = QVBoxLayout(preview_widget)
         pv.setContentsMargins(8, 0, 0, 0)
         head = QHBoxLayout()
+        captions = QVBoxLayout()
         self.preview_caption = QLabel("Preview")
         self.preview_caption.setProperty("muted", True)
-        head.addWidget(self.preview_caption, 1)
+        self.subject_preview = QLabel()
+        self.subject_preview.setAccessibleName("Subject as the recipient sees it")
+        self.subject_preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        captions.addWidget(self.preview_caption)
+        captions.addWidget(self.subject_preview)
+        head.addLayout(captions, 1)
         self.open_button = QPushButton(icons.icon("open"), "Open in browser")
         self.open_button.setAccessibleName("Open the preview in the browser")
         self.open_button.setToolTip("Show the exact email in your browser")
@@ -220,7 +237,8 @@ class ComposePage(QWidget):
         self.preview = EmailPreview()
         pv.addWidget(self.preview, 1)
         split.addWidget(preview_widget)
-        split.setSizes([520, 480])
+        # The email is 600 px wide: give the preview the room to show it whole.
+        split.setSizes([480, 660])
 
         # --- the bottom row
         buttons = QHBoxLayout()
@@ -250,7 +268,7 @@ class ComposePage(QWidget):
         self.template.currentIndexChanged.connect(self.schedule_preview)
         self.cta_label.textEdited.connect(self.schedule_preview)
         self.cta_url.textEdited.connect(self.schedule_preview)
-        self._fill_templates()
+        self._templates_filled = False
 
     # ------------------------------------------------------------------ life
 
@@ -274,6 +292,9 @@ class ComposePage(QWidget):
 
     def start(self, take: Take) -> None:
         """Compose a message for ``take`` (the draft's text stays from the last one)."""
+        if not self._templates_filled:  # jinja2 loads here, not with the window
+            self._templates_filled = True
+            self._fill_templates()
         self.take = take
         self.banner.hide()
         self.progress.clear()
@@ -416,6 +437,7 @@ class ComposePage(QWidget):
                 self.preview.show_message(message)
                 who = message.to.display_name or message.to.email
                 self.preview_caption.setText(f"As {who} will see it")
+                self.subject_preview.setText(f"<b>Subject:</b> {html.escape(message.subject)}")
 
         def failed(error: AppError | None) -> None:
             if generation == self._preview_generation and error is not None:

@@ -80,7 +80,11 @@ class HistoryPage(QWidget):
         self.tree.setHeaderLabels(["Video / recipient", "Sent", "State", "Views"])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self.on_tree_item_selection_changed)
         layout.addWidget(self.tree, 1)
         self.empty = QLabel("Nothing sent yet. Your sent videos and who watched them appear here.")
@@ -167,8 +171,6 @@ class HistoryPage(QWidget):
             self.tree.addTopLevelItem(top)
             if job.needs_attention:
                 top.setExpanded(True)
-        for col in (1, 2, 3):
-            self.tree.resizeColumnToContents(col)
         self.empty.setVisible(not jobs)
         self.tree.setVisible(bool(jobs))
         self._reselect(selected)

@@ -51,6 +51,16 @@ def size_text(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} KB"
 
 
+def device_label(spec: str) -> str:
+    """A device spec from the settings file in words."""
+    head, _, options = spec.partition(":")
+    if head == "synthetic":
+        return f"Test device ({options.replace('=', ' ')})" if options else "Test device"
+    if spec.isdigit():
+        return f"Camera or microphone {spec}"
+    return spec
+
+
 class DevicePickers(QWidget):
     """Camera, microphone (with its level), quality and countdown; saved as settings."""
 
@@ -108,7 +118,8 @@ class DevicePickers(QWidget):
             ):
                 index = combo.findData(value)
                 if index < 0 and isinstance(value, str) and value:
-                    combo.addItem(value, value)  # a device set elsewhere (settings file)
+                    # A device set elsewhere (the settings file, vmsg): keep it choosable.
+                    combo.addItem(device_label(value), value)
                     index = combo.count() - 1
                 combo.setCurrentIndex(max(0, index))
         finally:
@@ -252,6 +263,15 @@ class RecordPage(QWidget):
             self.start_monitor()
         self.update_controls()
 
+    def reset(self) -> None:
+        """A new video: forget the last take's link, warnings and messages."""
+        self.link_row.hide()
+        self.link_label.clear()
+        self.upload_bar.setValue(0)
+        self.upload_label.clear()
+        self.health_banner.hide()
+        self.banner.hide()
+
     def deactivate(self) -> None:
         if not self.recording.active:
             self.recording.stop_monitor()
@@ -317,9 +337,7 @@ class RecordPage(QWidget):
 
     def on_recording_state_changed(self, state: str) -> None:
         if state == "starting":
-            self.banner.hide()
-            self.health_banner.hide()
-            self.link_row.hide()
+            self.reset()
             self.preview.placeholder = "Getting ready…"
         if state in ("recording", "paused", "countdown"):
             self._timer.start()

@@ -16,13 +16,14 @@ skipped, never queued: only the latest matters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.recorder.preview import LatestFrame
+if TYPE_CHECKING:  # numpy loads with the first picture, not with the window
+    from app.recorder.preview import LatestFrame
 
 
 class PreviewWidget(QWidget):

@@ -12,6 +12,8 @@ not an address becomes a red chip that says why, so nothing typed is lost silent
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -24,10 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.microsoft.addresses import Address, InvalidAddress, parse_item, parse_list
-from app.microsoft.search import SearchResults, Suggestion, normalize
 from app.ui import icons
 from app.ui.widgets.flow_layout import FlowLayout
+
+if TYPE_CHECKING:  # address checks and search load with the first recipient, not the window
+    from app.microsoft.addresses import Address
+    from app.microsoft.search import SearchResults, Suggestion
 
 SEPARATORS = (",", ";", "\n")
 ADDRESS_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -86,6 +90,7 @@ class RecipientField(QFrame):
         self.completer.setWidget(self.edit)
         self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer.setMaxVisibleItems(8)
+        self._popup().setMinimumWidth(380)  # names and addresses, not cut at the field's width
         # The overload that passes the model index (the default one passes the text).
         self.completer.activated[QModelIndex].connect(  # type: ignore[index]
             self.on_completer_activated
@@ -109,6 +114,8 @@ class RecipientField(QFrame):
 
     def add_text(self, text: str) -> None:
         """Turn typed or pasted text into chips (bad items become red chips)."""
+        from app.microsoft.addresses import InvalidAddress, parse_item, parse_list  # noqa: PLC0415
+
         text = text.strip()
         if not text:
             return
@@ -160,6 +167,8 @@ class RecipientField(QFrame):
 
     def show_suggestions(self, results: SearchResults) -> None:
         """Show the engine's answer if it is for what is typed now."""
+        from app.microsoft.search import normalize  # noqa: PLC0415
+
         if normalize(results.query) != normalize(self.edit.text()) or not self.edit.hasFocus():
             return
         self.notice = results.notice or self.notice
@@ -194,6 +203,8 @@ class RecipientField(QFrame):
         return self._popup().isVisible()
 
     def on_completer_activated(self, index: QModelIndex) -> None:
+        from app.microsoft.addresses import Address  # noqa: PLC0415
+
         address = str(index.data(ADDRESS_ROLE) or "")
         name = str(index.data(ADDRESS_ROLE + 1) or "")
         if address:
