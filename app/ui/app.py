@@ -330,10 +330,13 @@ class DesktopApp(QObject):
         if type(event).__name__ == "DeviceCodePrompt":
             self.window.show_device_code(event)
         elif isinstance(event, Notice):
-            if event.level == "warning":
-                self.window.banner.show_message(
-                    event.message[:1].upper() + event.message[1:], "warning"
-                )
+            text = event.message[:1].upper() + event.message[1:]
+            sandbox = self.services is not None and self.services.is_sandbox
+            if event.topic == "token-storage" and sandbox:
+                # The sandbox's sign-in opens nothing but this computer's sandbox.
+                log.info("%s", text)
+            elif event.level == "warning":
+                self.window.banner.show_message(text, "warning")
             else:
                 self.window.statusBar().showMessage(
                     event.message[:1].upper() + event.message[1:], 5000
@@ -375,7 +378,7 @@ class DesktopApp(QObject):
         self.recording.close()
         self.window.shutdown()
         if self.hotkey is not None:
-            self.hotkey.unregister()
+            self.hotkey.close()
         services = self.services
         if services is not None:
             for task in self.tasks.running():

@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
 
     def show_record(self) -> None:
         self._show(self.record, 0)
+        self.record.activate()  # also when it already was the page shown (at start)
 
     def show_review(self, take: Take) -> None:
         self._show(self.review, 1)

@@ -14,9 +14,11 @@ import getpass
 import json
 import logging
 import re
+import sys
+from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
+from PySide6.QtCore import QDir, QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID
 
@@ -32,6 +34,14 @@ def server_name(user: str | None = None) -> str:
     except (OSError, KeyError):
         user = "user"
     return f"{APP_ID}-{re.sub(r'[^A-Za-z0-9_.-]', '_', user)}"
+
+
+def socket_path(name: str) -> Path | None:
+    """The file a local server of ``name`` is on (None on Windows: named pipes are no files)."""
+    if sys.platform == "win32":
+        return None
+    path = Path(name)
+    return path if path.is_absolute() else Path(QDir.tempPath()) / name
 
 
 def send_to_running(argv: list[str], name: str | None = None) -> bool:
@@ -59,20 +69,27 @@ class SingleInstance(QObject):
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self.on_server_new_connection)
         self.stale_removed = False
+        self._clients: set[QLocalSocket] = set()
 
     def listen(self) -> bool:
-        """Start listening; a socket left by a crashed instance is removed first."""
-        if self.server.listen(self.name):
-            return True
-        if self.server.serverError() == QAbstractSocket.SocketError.AddressInUseError:
-            probe = QLocalSocket()
-            probe.connectToServer(self.name)
-            if probe.waitForConnected(CONNECT_MS):
-                probe.disconnectFromServer()
-                return False  # a live instance owns it
+        """Start listening; False when a live instance already does.
+
+        A live instance is asked first: on Unix, listening with socket options binds in a
+        private folder and renames the socket over the name, so a second app would take
+        the name from a running one instead of failing. A socket file nobody answers on
+        (left by a crash) is removed first.
+        """
+        probe = QLocalSocket()
+        probe.connectToServer(self.name)
+        if probe.waitForConnected(CONNECT_MS):
+            probe.abort()
+            return False
+        path = socket_path(self.name)
+        if path is not None and path.exists():
             QLocalServer.removeServer(self.name)
             self.stale_removed = True
-            return bool(self.server.listen(self.name))
+        if self.server.listen(self.name):
+            return True
         log.warning(
             "single instance: cannot listen on %s: %s", self.name, self.server.errorString()
         )
@@ -81,10 +98,29 @@ class SingleInstance(QObject):
     def on_server_new_connection(self) -> None:
         while self.server.hasPendingConnections():
             socket = self.server.nextPendingConnection()
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(socket.deleteLater)
+            self._clients.add(socket)
+            socket.readyRead.connect(self.on_client_ready_read)
+            socket.disconnected.connect(self.on_client_disconnected)
             if socket.bytesAvailable():
                 self._read(socket)
+
+    def on_client_ready_read(self) -> None:
+        socket = self.sender()
+        if isinstance(socket, QLocalSocket):
+            self._read(socket)
+
+    def on_client_disconnected(self) -> None:
+        socket = self.sender()
+        if isinstance(socket, QLocalSocket):
+            self._read(socket)  # what arrived with the goodbye
+            self._forget(socket)
+
+    def _forget(self, socket: QLocalSocket) -> None:
+        if socket in self._clients:
+            self._clients.discard(socket)
+            socket.readyRead.disconnect(self.on_client_ready_read)
+            socket.disconnected.disconnect(self.on_client_disconnected)
+            socket.deleteLater()
 
     def _read(self, socket: QLocalSocket) -> None:
         while socket.canReadLine():
@@ -98,4 +134,8 @@ class SingleInstance(QObject):
                 self.message.emit([str(a) for a in argv])
 
     def close(self) -> None:
+        """Stop listening and let go of every client (quit; idempotent)."""
+        for socket in list(self._clients):
+            socket.abort()
+            self._forget(socket)
         self.server.close()

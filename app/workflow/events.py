@@ -42,6 +42,9 @@ class Notice:
 
     message: str
     level: Literal["info", "warning"] = "info"
+    #: What it is about, for a front end that treats some kinds differently
+    #: ("token-storage": where the sign-in is kept); "" for the rest.
+    topic: str = ""
 
 
 def safe_callback(callback: OnEvent | None) -> OnEvent:

@@ -245,9 +245,8 @@ class Services:
                 store = TokenCacheStore(
                     self.profile_name, allow_plaintext=allow, location=self.locations.token_cache
                 )
-                # The sandbox's tokens open nothing but the local sandbox: no warning.
-                if store.warning and not self.is_sandbox:
-                    self.emit(Notice(store.warning, level="warning"))
+                if store.warning:
+                    self.emit(Notice(store.warning, level="warning", topic="token-storage"))
                 self._lazy.store = store
             return self._lazy.store
 

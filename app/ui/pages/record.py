@@ -259,7 +259,8 @@ class RecordPage(QWidget):
         if not self._devices_listed:
             self._devices_listed = True
             self.app.tasks.run("list devices", _list_devices, on_done=self._devices_found)
-        if not self.recording.active and self.recording.state != "finished":
+        idle = not self.recording.active and self.recording.state != "finished"
+        if idle and self.recording.monitor is None:
             self.start_monitor()
         self.update_controls()
 

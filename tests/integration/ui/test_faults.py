@@ -1,0 +1,106 @@
+"""Faults shown in the window: a clear message with the next step as a button, never a
+traceback, and the take and the draft kept."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from app.sandbox.testing import write_mp4
+from app.workflow.take import take_from_file
+
+
+def compose_with_take(qtbot: Any, app: Any, tmp_path: Path) -> Any:
+    take = take_from_file(write_mp4(tmp_path / "take.mp4", seconds=2.0))
+    with qtbot.waitSignal(app.recording.finished, timeout=10_000):
+        app.recording.adopt(take)
+    window = app.window
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.review, timeout=10_000)
+    window.show_compose(take)
+    return window.compose
+
+
+def test_an_address_that_is_not_one_is_flagged_and_blocks_send(
+    qtbot: Any, desktop_factory: Any, tmp_path: Path
+) -> None:
+    app = desktop_factory()
+    compose = compose_with_take(qtbot, app, tmp_path)
+    compose.to.add_text("Ann <ann@example.com>; not-an-address, bo@example.com")
+    assert compose.to.addresses() == ["Ann <ann@example.com>", "bo@example.com"]
+    [bad] = compose.to.invalid()
+    assert bad.raw == "not-an-address" and bad.property("chip") == "invalid"
+    qtbot.mouseClick(compose.send_button, Qt.MouseButton.LeftButton)
+    assert compose.banner.isVisible()
+    assert "'not-an-address' is not an email address" in compose.banner.plain_text()
+    assert compose.send_task is None  # nothing was sent
+    assert len(compose.to.chips) == 3  # and nothing typed was lost
+
+
+def test_a_subject_template_error_names_the_problem_and_keeps_the_draft(
+    qtbot: Any, desktop_factory: Any, tmp_path: Path
+) -> None:
+    app = desktop_factory()
+    compose = compose_with_take(qtbot, app, tmp_path)
+    compose.to.add_text("Ann Lee <ann@example.com>")
+    compose.subject.setText("Hello {{ recipient.first_name ")
+    compose.note.setPlainText("My note")
+    qtbot.mouseClick(compose.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(compose.banner.isVisible, timeout=30_000)
+    text = compose.banner.plain_text()
+    assert "subject" in text.lower() and "Traceback" not in text
+    assert compose.subject.text() == "Hello {{ recipient.first_name "
+    assert compose.note.toPlainText() == "My note"
+    assert compose.to.addresses() == ["Ann Lee <ann@example.com>"]
+    assert compose.send_task is None
+
+
+def test_an_invalid_policy_refuses_to_send_and_says_whom_to_ask(
+    qtbot: Any, desktop_factory: Any, tmp_path: Path
+) -> None:
+    policy = Path(os.environ["VMSG_POLICY"])
+    policy.write_text('{"policy_version": 1, "recording": {"countdown_seconds": "soon"}}')
+    app = desktop_factory()
+    compose = compose_with_take(qtbot, app, tmp_path)
+    compose.to.add_text("ann@example.com")
+    qtbot.mouseClick(compose.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(compose.banner.isVisible, timeout=30_000)
+    assert str(policy) in compose.banner.plain_text()
+    labels = [b.text() for b in compose.banner.buttons]
+    assert "Copy details for your administrator" in labels
+
+
+def test_a_camera_that_is_not_there_says_so_with_what_to_do(
+    qtbot: Any, desktop_factory: Any
+) -> None:
+    app = desktop_factory(settings={"recording": {"camera": "7", "microphone": "synthetic"}})
+    page = app.window.record
+    qtbot.waitUntil(page.banner.isVisible, timeout=30_000)
+    assert "No camera found" in page.banner.plain_text()
+    assert [b.text() for b in page.banner.buttons] == ["Check camera and microphone", "Try again"]
+    assert "No camera found" in page.preview.placeholder
+
+
+def test_the_administrators_lock_is_shown_and_never_written(
+    qtbot: Any, desktop_factory: Any
+) -> None:
+    from app import paths
+    from app.ui.settings_dialog import SettingsDialog
+
+    policy = Path(os.environ["VMSG_POLICY"])
+    policy.write_text(json.dumps({"policy_version": 1, "recording": {"countdown_seconds": 5}}))
+    app = desktop_factory()
+    dialog = SettingsDialog(app, app.window)
+    qtbot.addWidget(dialog)
+    widget, _ = dialog.fields["recording.countdown_seconds"]
+    assert not widget.isEnabled() and str(policy) in widget.toolTip()
+    longest, _ = dialog.fields["recording.max_duration_seconds"]
+    longest.setValue(123)
+    dialog.on_buttons_accepted()
+    saved = json.loads(paths.settings_path().read_text())
+    assert saved["recording"]["max_duration_seconds"] == 123
+    assert saved["recording"]["countdown_seconds"] == 0  # the user's own value, untouched
+    assert app.settings.recording.countdown_seconds == 5  # what applies: the policy's
