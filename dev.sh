@@ -108,9 +108,9 @@ cmd_test() {
     ensure_packages "${TEST_PACKAGES[@]}"
     ensure_venv "[dev]"
     echo "== ruff check"
-    .venv/bin/ruff check app tests benchmarks
+    .venv/bin/ruff check app tests benchmarks scripts
     echo "== ruff format --check"
-    .venv/bin/ruff format --check app tests benchmarks
+    .venv/bin/ruff format --check app tests benchmarks scripts
     echo "== mypy --strict app"
     .venv/bin/mypy
     echo "== import-linter (the layers: front ends, workflow, domain packages, base)"

@@ -137,8 +137,8 @@ def main() -> int:
         # 1. Record, with the live picture and a health warning (a silent microphone).
         window.actions_by_name["record"].trigger()
         shots.wait(lambda: rec.state == "recording", what="recording")
-        shots.wait(lambda: window.record.link_row.isVisible(), what="the link")
-        shots.wait(lambda: window.record.health_banner.isVisible(), 30, "the silent-mic warning")
+        shots.wait(window.record.link_row.isVisible, what="the link")
+        shots.wait(window.record.health_banner.isVisible, 30, "the silent-mic warning")
         shots.wait(lambda: rec.elapsed() >= 5.0, what="5 s recorded")
         shots.window(window, "record")
         # 2. Review.
@@ -211,7 +211,7 @@ def main() -> int:
         # 7. An error in the window: a camera that is not there.
         app.save_settings({"recording.camera": "7"})
         window.new_video()
-        shots.wait(lambda: window.record.banner.isVisible(), 30, "the camera error")
+        shots.wait(window.record.banner.isVisible, 30, "the camera error")
         shots.window(window, "error")
         # 8. The first-run wizard, on its device page.
         app.save_settings({"recording.camera": "synthetic", "recording.microphone": "synthetic"})
@@ -223,7 +223,7 @@ def main() -> int:
         shots.window(wizard, "wizard")
         wizard.next()
         shots.wait(lambda: wizard.currentId() == DEVICES, what="the device page")
-        shots.wait(lambda: wizard.devices.preview.has_picture(), 30, "the camera in the wizard")
+        shots.wait(wizard.devices.preview.has_picture, 30, "the camera in the wizard")
         shots.pump(1.5)
         shots.window(wizard, "wizard-devices")
         wizard.reject()
