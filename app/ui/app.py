@@ -102,6 +102,8 @@ class DesktopApp(QObject):
         self.quick: QuickRecordWindow | None = None
         self.report: ReconcileReport | None = None
         self.closing = False
+        #: Quit was asked for (menu, tray, a stop signal): windows close without asking.
+        self.quitting = False
         from app.ui.mainwindow import MainWindow  # noqa: PLC0415
         from app.ui.tray import Tray  # noqa: PLC0415
 
@@ -368,7 +370,13 @@ class DesktopApp(QObject):
 
     def quit(self) -> None:
         if self.confirm_quit():
-            self.qapp.quit()
+            self.quit_now()
+
+    def quit_now(self) -> None:
+        """Quit without asking (a stop signal, or after the person confirmed). Qt closes
+        every window first; they let it, and the take is kept by :meth:`shutdown`."""
+        self.quitting = True
+        self.qapp.quit()
 
     def shutdown(self) -> None:
         """Stop the take (kept), cancel and drain the work, close the services."""

@@ -74,7 +74,7 @@ def run(
     # signal handlers only between bytecodes: a timer lets it in while Qt's loop runs.
     for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if signum is not None:
-            signal.signal(signum, lambda *_a: qapp.quit())
+            signal.signal(signum, lambda *_a: desktop.quit_now())
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)

@@ -569,7 +569,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         app = self.app
-        if app.closing:
+        if app.closing or app.quitting:
             event.accept()
             return
         if app.tray.available:
@@ -584,7 +584,7 @@ class MainWindow(QMainWindow):
             return
         if app.confirm_quit():
             event.accept()
-            app.qapp.quit()
+            app.quit_now()
         else:
             event.ignore()
 

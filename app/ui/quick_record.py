@@ -188,7 +188,8 @@ class QuickRecordWindow(QWidget):
         self.hide()
 
     def closeEvent(self, event: Any) -> None:
-        if self.app.recording.active and self._mine and not self.app.closing:
+        app = self.app
+        if app.recording.active and self._mine and not (app.closing or app.quitting):
             event.ignore()
             self.cancel()
             return

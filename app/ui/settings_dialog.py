@@ -353,12 +353,37 @@ class SettingsDialog(QDialog):
         return page
 
     def _page_recording(self) -> QWidget:
-        from app.ui.pages.record import COUNTDOWNS, PRESET_LABELS  # noqa: PLC0415
+        from app.ui.pages.record import (  # noqa: PLC0415
+            COUNTDOWNS,
+            PRESET_LABELS,
+            _list_devices,
+            device_label,
+        )
 
         page = QWidget()
         layout = QVBoxLayout(page)
         form = QFormLayout()
         rec = self.app.settings.recording
+        self.camera_combo = QComboBox()
+        self.camera_combo.setAccessibleName("Camera")
+        self.camera_combo.addItem("Default camera", "")
+        self.camera_combo.addItem("Test pattern (no camera needed)", "synthetic")
+        self.microphone_combo = QComboBox()
+        self.microphone_combo.setAccessibleName("Microphone")
+        self.microphone_combo.addItem("Default microphone", "")
+        self.microphone_combo.addItem("Test tone (no microphone needed)", "synthetic")
+        self.microphone_combo.addItem("No sound", "none")
+        for combo, value in (
+            (self.camera_combo, rec.camera),
+            (self.microphone_combo, rec.microphone),
+        ):
+            if combo.findData(value) < 0:
+                combo.addItem(device_label(value), value)
+        form.addRow("Camera", self._bind("recording.camera", self.camera_combo, rec.camera))
+        form.addRow(
+            "Microphone", self._bind("recording.microphone", self.microphone_combo, rec.microphone)
+        )
+        self.app.tasks.run("list devices", _list_devices, on_done=self._devices_found)
         preset = QComboBox()
         for name, label in PRESET_LABELS.items():
             preset.addItem(label, name)
@@ -443,6 +468,15 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addStretch(1)
         return page
+
+    def _devices_found(self, found: tuple[list[Any], list[Any]]) -> None:
+        """Add the devices this computer has (after "Default", keeping the choice)."""
+        for combo, devices in zip((self.camera_combo, self.microphone_combo), found, strict=True):
+            chosen = combo.currentData()
+            for i, d in enumerate(devices):
+                if combo.findData(str(d.id)) < 0:
+                    combo.insertItem(1 + i, d.name or f"Device {d.id}", str(d.id))
+            combo.setCurrentIndex(max(0, combo.findData(chosen)))
 
     # ------------------------------------------------------------------ email
 
@@ -648,6 +682,12 @@ class SettingsDialog(QDialog):
                 return
         if "desktop.quick_record_shortcut" in changes:
             self.app.register_hotkey()
+        if any(k.startswith("recording.") for k in changes):
+            record = self.app.window.record
+            record.pickers.refresh()
+            record.preview.mirror = self.app.settings.recording.mirror_preview
+            if not self.app.recording.active and record.isVisible():
+                record.start_monitor()
         if any(k.startswith(("profiles.", "active_profile", "exactly_once")) for k in changes) or (
             token is not None and token.text()
         ):

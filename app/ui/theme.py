@@ -136,24 +136,34 @@ class Theme(QObject):
     def __init__(self, app: QApplication) -> None:
         super().__init__(app)
         self.app = app
+        self.dark = False
         app.setStyle("Fusion")
         self.apply()
         app.styleHints().colorSchemeChanged.connect(self.on_hints_color_scheme_changed)
 
-    def apply(self) -> None:
-        dark = is_dark()
+    def apply(self, scheme: Qt.ColorScheme | None = None) -> None:
+        dark = is_dark() if scheme is None else scheme == Qt.ColorScheme.Dark
+        self.dark = dark
         self.app.setPalette(_palette(dark))
         self.app.setStyleSheet(_style(dark))
         icons.clear_cache()
 
-    def on_hints_color_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:
-        self.apply()
+    def on_hints_color_scheme_changed(self, scheme: Qt.ColorScheme) -> None:
+        self.apply(scheme)
         self.changed.emit()
 
 
+def _dark_now() -> bool:
+    """Whether the palette in use is the dark one (what the theme applied last)."""
+    app = QGuiApplication.instance()
+    if not isinstance(app, QGuiApplication):
+        return False
+    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
 def accent() -> QColor:
-    return QColor(ACCENT_DARK if is_dark() else ACCENT)
+    return QColor(ACCENT_DARK if _dark_now() else ACCENT)
 
 
 def red() -> QColor:
-    return QColor("#f28b82" if is_dark() else RED)
+    return QColor("#f28b82" if _dark_now() else RED)

@@ -65,11 +65,15 @@ def test_kill_9_keeps_all_but_the_last_gop(tmp_path: Path, seed: int) -> None:
     kill_trial(tmp_path / f"kill{seed}.mp4", after)
 
 
-def test_sigint_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
+def test_a_stop_signal_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl+C, a logout (SIGHUP) or a system shutdown (SIGTERM) all end the take cleanly."""
     path = tmp_path / "int.mp4"
     proc, started = start_recording(path)
     time.sleep(2.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, err

@@ -90,12 +90,18 @@ class DevicePickers(QWidget):
         form.addRow("&Quality", self.preset)
         form.addRow("C&ountdown", self.countdown)
         self._loading = False
+        self.found: tuple[list[Any], list[Any]] = ([], [])
         self.fill([], [])
         for combo in (self.camera, self.microphone, self.preset, self.countdown):
             combo.currentIndexChanged.connect(self.on_combo_changed)
 
+    def refresh(self) -> None:
+        """Show the settings again (they were changed elsewhere)."""
+        self.fill(*self.found)
+
     def fill(self, cameras: list[Any], microphones: list[Any]) -> None:
         """Fill the pickers with the devices found (and the built-in test devices)."""
+        self.found = (cameras, microphones)
         rec = self.app.settings.recording
         self._loading = True
         try:

@@ -72,3 +72,33 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
     assert app.window.stack.currentWidget() is app.window.review
     qtbot.waitUntil(lambda: app.window.review.player is not None, timeout=30_000)
     assert sidecar.read_state(video).state == "recovered"
+
+
+def test_a_stop_signal_during_a_take_keeps_it_final(
+    qtbot: Any, sandbox: Any, tmp_path: Path
+) -> None:
+    """SIGTERM (logout, shutdown) quits the app like its Quit menu: the take is finished
+    and kept, not left for recovery."""
+    write_settings()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    log = tmp_path / "app.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "gui", "--quick-record"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_until(lambda: _recording_take() is not None or proc.poll() is not None, timeout=120)
+        assert proc.poll() is None, log.read_text()
+        video = _recording_take()
+        assert video is not None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert sidecar.read_state(video).state == "final"
+    assert media.check_playable(video).playable

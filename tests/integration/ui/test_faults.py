@@ -15,7 +15,10 @@ from app.workflow.take import take_from_file
 
 
 def compose_with_take(qtbot: Any, app: Any, tmp_path: Path) -> Any:
-    take = take_from_file(write_mp4(tmp_path / "take.mp4", seconds=2.0))
+    video = tmp_path / "take.mp4"
+    if not video.exists():  # the same file each time: the same video
+        write_mp4(video, seconds=2.0)
+    take = take_from_file(video)
     with qtbot.waitSignal(app.recording.finished, timeout=10_000):
         app.recording.adopt(take)
     window = app.window
@@ -104,3 +107,37 @@ def test_the_administrators_lock_is_shown_and_never_written(
     assert saved["recording"]["max_duration_seconds"] == 123
     assert saved["recording"]["countdown_seconds"] == 0  # the user's own value, untouched
     assert app.settings.recording.countdown_seconds == 5  # what applies: the policy's
+
+
+def test_sending_the_same_message_again_offers_to_resume_and_sends_nobody_twice(
+    qtbot: Any, sandbox: Any, desktop_factory: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def answer(_parent: Any, title: str, *_a: Any, **_k: Any) -> QMessageBox.StandardButton:
+        asked.append(title)
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    app = desktop_factory()
+    compose = compose_with_take(qtbot, app, tmp_path)
+    compose.to.add_text("Ann Lee <ann@fabrikam.example>")
+    compose.note.setPlainText("Same note")
+    with qtbot.waitSignal(compose.sent, timeout=120_000) as first:
+        qtbot.mouseClick(compose.send_button, Qt.MouseButton.LeftButton)
+    assert [m.state for m in first.args[0].messages] == ["sent"]
+    assert asked == []
+    # The same video, person and words again (say, after a crash the user was unsure of).
+    compose = compose_with_take(qtbot, app, tmp_path)
+    compose.to.add_text("Ann Lee <ann@fabrikam.example>")
+    compose.note.setPlainText("Same note")
+    with qtbot.waitSignal(compose.sent, timeout=120_000) as again:
+        qtbot.mouseClick(compose.send_button, Qt.MouseButton.LeftButton)
+    assert asked == ["You sent this message before"]
+    result = again.args[0]
+    assert result.resumed is not None and result.resumed.sent == 1
+    sender = sandbox.manifest["senders"][0]["email"]
+    assert len(sandbox.microsoft.graph.sent_messages(sender)) == 1  # nobody got it twice
+    assert "sent before" in app.window.sent.detail.text()
