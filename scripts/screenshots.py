@@ -227,6 +227,15 @@ def main() -> int:
         shots.pump(1.5)
         shots.window(wizard, "wizard-devices")
         wizard.reject()
+        # 9. Dark, as the system asks (the signal the OS sends when it switches).
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        window.new_video()
+        shots.wait(window.record.preview.has_picture, 30, "the live picture")
+        shots.pump(1.0)
+        shots.window(window, "record-dark")
     finally:
         app.shutdown()
         sandbox.stop()

@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -102,6 +102,8 @@ class DesktopApp(QObject):
         self.quick: QuickRecordWindow | None = None
         self.report: ReconcileReport | None = None
         self.closing = False
+        self._started = False
+        self._quick_record_at_start = False
         #: Quit was asked for (menu, tray, a stop signal): windows close without asking.
         self.quitting = False
         from app.ui.mainwindow import MainWindow  # noqa: PLC0415
@@ -119,12 +121,20 @@ class DesktopApp(QObject):
         """Show the window (unless started minimized to the tray), then open the rest."""
         if self.tray.available:  # else the window and its menus offer everything
             self.tray.show()
-        if not (minimized and self.tray.available):
-            self.window.show()
-            self.window.raise_()
-        QTimer.singleShot(0, lambda: self._after_first_paint(quick_record))
+        self._quick_record_at_start = quick_record
+        if minimized and self.tray.available:
+            QTimer.singleShot(0, self._after_first_paint)
+            return
+        # The rest waits for the window's first paint: a timer of 0 would run before it.
+        self.window.first_paint.connect(self._after_first_paint, Qt.ConnectionType.QueuedConnection)
+        self.window.show()
+        self.window.raise_()
 
-    def _after_first_paint(self, quick_record: bool) -> None:
+    def _after_first_paint(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        quick_record = self._quick_record_at_start
         if self._crash_dialogs:
             from app.ui import crash as crash_ui  # noqa: PLC0415
 

@@ -38,29 +38,34 @@ def _text_colour() -> str:
 
 
 class SvgIconEngine(QIconEngine):
-    """Draws one SVG at whatever size is asked, caching each size."""
+    """Draws one SVG at whatever size is asked, caching each size. Without a fixed
+    ``colour`` the glyph takes the palette's text colour at the time it is drawn, so icons
+    follow the system from light to dark without being set again."""
 
-    def __init__(self, svg: bytes) -> None:
+    def __init__(self, name: str, colour: str | None = None) -> None:
         super().__init__()
-        self.svg = svg
-        self._renderer: QSvgRenderer | None = None
-        self._cache: dict[tuple[int, int, int, bool], QPixmap] = {}
+        self.name = name
+        self.colour = colour
+        self._renderers: dict[str, QSvgRenderer] = {}
+        self._cache: dict[tuple[int, int, int, bool, str], QPixmap] = {}
 
     def _render(self, width: int, height: int, scale: float, mode: QIcon.Mode) -> QPixmap:
+        colour = self.colour or _text_colour()
         disabled = mode == QIcon.Mode.Disabled
-        key = (width, height, round(scale * 100), disabled)
+        key = (width, height, round(scale * 100), disabled, colour)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        if self._renderer is None:
-            self._renderer = QSvgRenderer(QByteArray(self.svg))
+        renderer = self._renderers.get(colour)
+        if renderer is None:
+            renderer = self._renderers[colour] = QSvgRenderer(QByteArray(_svg(self.name, colour)))
         pixmap = QPixmap(max(1, round(width * scale)), max(1, round(height * scale)))
         pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if disabled:
             painter.setOpacity(0.4)
-        self._renderer.render(painter)
+        renderer.render(painter)
         painter.end()
         pixmap.setDevicePixelRatio(scale)
         self._cache[key] = pixmap
@@ -83,7 +88,7 @@ class SvgIconEngine(QIconEngine):
         return size
 
     def clone(self) -> QIconEngine:
-        return SvgIconEngine(self.svg)
+        return SvgIconEngine(self.name, self.colour)
 
 
 @cache
@@ -94,8 +99,8 @@ def _svg(name: str, colour: str) -> bytes:
 
 def icon(name: str, colour: str | None = None) -> QIcon:
     """The icon ``name`` (a file in resources/icons), its glyph in ``colour`` (default: the
-    palette's text colour)."""
-    return QIcon(SvgIconEngine(_svg(name, colour or _text_colour())))
+    palette's text colour, whatever it is when the icon is drawn)."""
+    return QIcon(SvgIconEngine(name, colour))
 
 
 def pixmap(name: str, size: int, colour: str | None = None) -> QPixmap:

@@ -13,7 +13,7 @@ import html
 import logging
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QEvent, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -75,9 +75,13 @@ class StepBar(QWidget):
 class MainWindow(QMainWindow):
     """See the module docstring."""
 
+    #: The window was painted for the first time (the app opens the rest after it).
+    first_paint = Signal()
+
     def __init__(self, app: DesktopApp) -> None:
         super().__init__()
         self.app = app
+        self._painted = False
         self.setWindowTitle("Video Messaging")
         self.setWindowIcon(icons.icon("tray-idle"))
         self.setMinimumSize(880, 600)
@@ -564,6 +568,12 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+
+    def event(self, event: QEvent) -> bool:
+        if not self._painted and event.type() == QEvent.Type.Paint:
+            self._painted = True
+            self.first_paint.emit()
+        return super().event(event)
 
     # ------------------------------------------------------------------ closing
 
