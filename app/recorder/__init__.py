@@ -13,5 +13,6 @@ Where things are (imported on demand: this package stays cheap to import for ``d
   (PyAV fragmented MP4), ``health`` and ``events``, ``preview``, ``presets``;
 - ``sidecar`` (per-take state file), ``recovery`` (find and finalize interrupted takes);
 - ``media`` (probe, thumbnail, GIF preview, trim), ``sync`` (A/V sync analyzer),
-  ``preflight`` (the 2 s device check).
+  ``preflight`` (the 2 s device check), ``player`` (playing a take back with sound, for
+  review and trimming).
 """

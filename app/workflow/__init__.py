@@ -14,6 +14,10 @@ both drive exactly this:
 - :mod:`.uploads`: :class:`~.uploads.UploadRecipe`, the one way a video reaches Kaltura;
 - :mod:`.startup`: :func:`~.startup.reconcile`, crash recovery, pending uploads, the
   outbox, in that order;
+- :mod:`.monitor`: :class:`~.monitor.DeviceMonitor`, the live picture and level meter
+  between takes (nothing recorded);
+- :mod:`.history`: what was sent, each recipient's state and the actions allowed, and who
+  watched (:class:`~.history.ViewWatcher`);
 - :mod:`.sandbox`: the built-in sandbox, found running or started and stopped here;
 - :mod:`.demo` and :mod:`.doctor`: the demo flow and the setup checks.
 """
