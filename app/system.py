@@ -20,13 +20,10 @@ Everything else in the app calls these instead of the OS:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +186,8 @@ def write_private(path: Path, data: bytes, *, durable: bool = True) -> None:
     :func:`private_dir`.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # noqa: PLC0415 - not needed to start the app
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -209,6 +208,8 @@ def write_private(path: Path, data: bytes, *, durable: bool = True) -> None:
 def damaged_copy_path(path: Path, data: bytes) -> Path:
     """Where a damaged version of ``path`` is kept: named by its content, so each damaged
     version is kept once however many times the app starts and finds it."""
+    import hashlib  # noqa: PLC0415 - only for damaged files
+
     digest = hashlib.sha256(data).hexdigest()[:12]
     return path.with_name(f"{path.name}.damaged-{digest}")
 
@@ -231,6 +232,8 @@ def keep_damaged(path: Path, *, move: bool = False) -> Path:
     else:
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_bytes(data)
+        import shutil  # noqa: PLC0415
+
         shutil.copymode(path, tmp)
         replace_file(tmp, target)
     return target

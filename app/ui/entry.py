@@ -48,7 +48,7 @@ def run(
     from PySide6.QtCore import QTimer  # noqa: PLC0415
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415
 
-    from app.ui.single_instance import SingleInstance, send_to_running  # noqa: PLC0415
+    from app.ui.single_instance import send_to_running  # noqa: PLC0415
 
     QApplication.setApplicationName(APP_NAME)
     QApplication.setOrganizationName(APP_NAME)
@@ -60,15 +60,13 @@ def run(
     if send_to_running(forwarded):
         log.info("handed over to the running app: %s", forwarded)
         return 0
-    single = SingleInstance()
-    if not single.listen():
-        log.info("single instance: not listening (%s)", single.server.errorString())
     qapp.setQuitOnLastWindowClosed(False)  # the tray keeps it; the window quits without one
 
     from app.ui.app import DesktopApp  # noqa: PLC0415
 
+    # The app listens for later launches once its window is up (DesktopApp.start).
     desktop = DesktopApp(
-        qapp, profile=profile, single_instance=single, show_wizard=True if first_run else None
+        qapp, profile=profile, single_instance=True, show_wizard=True if first_run else None
     )
     # SIGTERM / SIGHUP / Ctrl+C quit like the Quit menu (the take is kept). Python runs
     # signal handlers only between bytecodes: a timer lets it in while Qt's loop runs.

@@ -14,13 +14,17 @@ import getpass
 import json
 import logging
 import re
+import socket as socket_mod
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDir, QObject, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID
+
+if TYPE_CHECKING:  # QtNetwork loads after the window's first paint (listening can wait)
+    from PySide6.QtNetwork import QLocalSocket
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +49,32 @@ def socket_path(name: str) -> Path | None:
 
 
 def send_to_running(argv: list[str], name: str | None = None) -> bool:
-    """Hand ``argv`` to a running instance; False when none answers."""
-    socket = QLocalSocket()
-    socket.connectToServer(name or server_name())
-    if not socket.waitForConnected(CONNECT_MS):
-        return False
-    socket.write((json.dumps({"argv": argv}) + "\n").encode("utf-8"))
-    socket.flush()
-    socket.waitForBytesWritten(CONNECT_MS)
-    socket.disconnectFromServer()
+    """Hand ``argv`` to a running instance; False when none answers.
+
+    On Unix this is a plain socket (the launch must not wait for Qt's network module
+    before it knows whether to open a window); on Windows, Qt's named-pipe client."""
+    name = name or server_name()
+    line = (json.dumps({"argv": argv}) + "\n").encode("utf-8")
+    path = socket_path(name)
+    if path is None:
+        from PySide6.QtNetwork import QLocalSocket  # noqa: PLC0415
+
+        pipe = QLocalSocket()
+        pipe.connectToServer(name)
+        if not pipe.waitForConnected(CONNECT_MS):
+            return False
+        pipe.write(line)
+        pipe.flush()
+        pipe.waitForBytesWritten(CONNECT_MS)
+        pipe.disconnectFromServer()
+        return True
+    with socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_STREAM) as sock:
+        sock.settimeout(CONNECT_MS / 1000)
+        try:
+            sock.connect(str(path))
+            sock.sendall(line)
+        except OSError:  # no file, or a file nobody listens on (left by a crash)
+            return False
     return True
 
 
@@ -63,6 +84,8 @@ class SingleInstance(QObject):
     message = Signal(list)
 
     def __init__(self, name: str | None = None, parent: QObject | None = None) -> None:
+        from PySide6.QtNetwork import QLocalServer  # noqa: PLC0415
+
         super().__init__(parent)
         self.name = name or server_name()
         self.server = QLocalServer(self)
@@ -79,6 +102,8 @@ class SingleInstance(QObject):
         the name from a running one instead of failing. A socket file nobody answers on
         (left by a crash) is removed first.
         """
+        from PySide6.QtNetwork import QLocalServer, QLocalSocket  # noqa: PLC0415
+
         probe = QLocalSocket()
         probe.connectToServer(self.name)
         if probe.waitForConnected(CONNECT_MS):
@@ -106,12 +131,12 @@ class SingleInstance(QObject):
 
     def on_client_ready_read(self) -> None:
         socket = self.sender()
-        if isinstance(socket, QLocalSocket):
+        if socket in self._clients:
             self._read(socket)
 
     def on_client_disconnected(self) -> None:
         socket = self.sender()
-        if isinstance(socket, QLocalSocket):
+        if socket in self._clients:
             self._read(socket)  # what arrived with the goodbye
             self._forget(socket)
 

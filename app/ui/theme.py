@@ -137,7 +137,8 @@ class Theme(QObject):
         super().__init__(app)
         self.app = app
         self.dark = False
-        app.setStyle("Fusion")
+        if app.style().name().lower() != "fusion":  # often already it (Linux): 9 ms saved
+            app.setStyle("Fusion")
         self.apply()
         app.styleHints().colorSchemeChanged.connect(self.on_hints_color_scheme_changed)
 

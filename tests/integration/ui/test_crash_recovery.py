@@ -39,7 +39,8 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
     qtbot: Any, sandbox: Any, desktop_factory: Any, tmp_path: Path
 ) -> None:
     write_settings()
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    # Its own temporary folder: the app's single-instance socket is private to the test.
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
     log = tmp_path / "first-app.log"
     with open(log, "w") as err:
         first = subprocess.Popen(
@@ -80,7 +81,8 @@ def test_a_stop_signal_during_a_take_keeps_it_final(
     """SIGTERM (logout, shutdown) quits the app like its Quit menu: the take is finished
     and kept, not left for recovery."""
     write_settings()
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    # Its own temporary folder: the app's single-instance socket is private to the test.
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
     log = tmp_path / "app.log"
     with open(log, "w") as err:
         proc = subprocess.Popen(
@@ -102,3 +104,38 @@ def test_a_stop_signal_during_a_take_keeps_it_final(
             proc.wait(30)
     assert sidecar.read_state(video).state == "final"
     assert media.check_playable(video).playable
+
+
+def test_a_second_launch_hands_over_and_quick_record_records_in_the_running_app(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """`vmsg gui --quick-record` (what an OS keyboard shortcut runs) reaches the running
+    app, which starts a quick recording; the second process exits at once."""
+    from app.ui.single_instance import server_name
+
+    write_settings()
+    # Its own temporary folder: the app's single-instance socket is private to the test.
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
+    log = tmp_path / "first.log"
+    with open(log, "w") as err:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "app", "gui"], env=env, stdout=subprocess.DEVNULL, stderr=err
+        )
+    try:
+        path = tmp_path / server_name()
+        wait_until(lambda: path.exists() or first.poll() is not None, timeout=60)
+        assert first.poll() is None, log.read_text()
+        assert _recording_take() is None
+        second = subprocess.run(
+            [sys.executable, "-m", "app", "gui", "--quick-record"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        wait_until(lambda: _recording_take() is not None, timeout=60)  # the first one records
+        assert first.poll() is None
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(60) == 0, log.read_text()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(30)
