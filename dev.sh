@@ -111,8 +111,10 @@ cmd_test() {
     .venv/bin/ruff check app tests benchmarks scripts
     echo "== ruff format --check"
     .venv/bin/ruff format --check app tests benchmarks scripts
-    echo "== mypy --strict app"
+    echo "== mypy --strict app (as on Linux, Windows and macOS)"
     .venv/bin/mypy
+    .venv/bin/mypy --platform win32
+    .venv/bin/mypy --platform darwin
     echo "== import-linter (the layers: front ends, workflow, domain packages, base)"
     .venv/bin/lint-imports
     echo "== pytest"

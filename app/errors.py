@@ -53,6 +53,9 @@ class Action(enum.Enum):
     CONTACT_ADMIN = "contact_admin"
     #: Free disk space or choose another drive.
     FREE_DISK_SPACE = "free_disk_space"
+    #: Allow the app to use the camera or microphone (``AppError.target``: which) in the
+    #: OS's privacy settings (macOS, Windows).
+    ALLOW_DEVICE = "allow_device"
 
 
 class AppError(Exception):

@@ -16,6 +16,7 @@ The ``msal`` logger sits at WARNING unless ``--verbose``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import re
@@ -144,11 +145,50 @@ def shutdown() -> None:
     _installed.clear()
 
 
+KEEP_LOGS = 20
+
+
+def prune_logs(folder: Path, keep: int = KEEP_LOGS) -> list[Path]:
+    """Remove the logs of all but the ``keep`` newest processes (with their rotated
+    parts), never one whose process still runs. Returns what was removed."""
+    groups: dict[str, list[Path]] = {}
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    for path in entries:
+        base, _, _part = path.name.partition(".log")
+        if base.startswith(paths.LOG_PREFIX) and path.is_file():
+            groups.setdefault(base, []).append(path)
+
+    def newest(files: list[Path]) -> float:
+        times = []
+        for p in files:
+            with contextlib.suppress(OSError):
+                times.append(p.stat().st_mtime)
+        return max(times, default=0.0)
+
+    removed: list[Path] = []
+    for base in sorted(groups, key=lambda b: newest(groups[b]), reverse=True)[keep:]:
+        pid = base.rpartition("-")[2]
+        if pid.isdigit() and system.process_alive(int(pid)):
+            continue
+        for path in groups[base]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def setup(*, verbose: bool = False, log_file: Path | None = None, console: bool = False) -> Path:
-    """Install the rotating file handler (and optionally stderr). Returns the log path."""
+    """Install this process's rotating log file (and optionally stderr); the oldest
+    processes' logs are pruned. Returns the log path."""
     shutdown()
+    own = log_file is None
     log_file = log_file or paths.log_path()
     paths.private_app_dir(log_file.parent)
+    if own:
+        prune_logs(log_file.parent)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     file_handler = PrivateRotatingFileHandler(

@@ -1,7 +1,9 @@
 """Where the application keeps its files, following each OS's conventions (platformdirs).
 
 On Linux ``XDG_CONFIG_HOME``, ``XDG_DATA_HOME``, ``XDG_STATE_HOME`` and ``XDG_CACHE_HOME``
-are honoured, so a test run or a second installation can be isolated by setting them.
+are honoured. platformdirs ignores them on Windows and macOS, so ``VMSG_HOME`` puts every
+folder of the app under one directory on every OS (``config``, ``data``, ``log``,
+``cache``): how the tests isolate a run, and how a second installation can.
 The administrator's policy lives at a fixed machine-wide path per OS (see
 :func:`machine_policy_path`); ``VMSG_POLICY`` points elsewhere, for tests.
 """
@@ -18,30 +20,36 @@ from app import APP_AUTHOR, APP_ID, system
 
 POLICY_ENV = "VMSG_POLICY"
 SANDBOX_DIR_ENV = "VMSG_SANDBOX_DIR"
+HOME_ENV = "VMSG_HOME"
 
 
 def _dirs() -> platformdirs.PlatformDirs:
     return platformdirs.PlatformDirs(appname=APP_ID, appauthor=APP_AUTHOR, roaming=False)
 
 
+def _home(kind: str) -> Path | None:
+    base = os.environ.get(HOME_ENV, "").strip()
+    return Path(base).expanduser() / kind if base else None
+
+
 def config_dir() -> Path:
     """The user's configuration directory (settings.json lives here)."""
-    return Path(_dirs().user_config_dir)
+    return _home("config") or Path(_dirs().user_config_dir)
 
 
 def data_dir() -> Path:
     """The user's data directory: recordings, outbox, user templates, sandbox data."""
-    return Path(_dirs().user_data_dir)
+    return _home("data") or Path(_dirs().user_data_dir)
 
 
 def log_dir() -> Path:
     """The user's log directory."""
-    return Path(_dirs().user_log_dir)
+    return _home("log") or Path(_dirs().user_log_dir)
 
 
 def cache_dir() -> Path:
     """The user's cache directory (safe to delete)."""
-    return Path(_dirs().user_cache_dir)
+    return _home("cache") or Path(_dirs().user_cache_dir)
 
 
 def app_roots() -> list[Path]:
@@ -73,8 +81,24 @@ def settings_path() -> Path:
     return config_dir() / "settings.json"
 
 
+_log_name: tuple[int, str] | None = None
+
+
 def log_path() -> Path:
-    return log_dir() / "vmsg.log"
+    """This process's log file: one per process (``vmsg-20261202-073015-4242.log``), so
+    the desktop app and a command running beside it never rotate each other's file
+    (Windows refuses to rename a file another process has open)."""
+    global _log_name  # noqa: PLW0603 - fixed for the life of the process
+    pid = os.getpid()
+    if _log_name is None or _log_name[0] != pid:
+        import time  # noqa: PLC0415
+
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+        _log_name = (pid, f"{LOG_PREFIX}{stamp}-{pid}.log")
+    return log_dir() / _log_name[1]
+
+
+LOG_PREFIX = "vmsg-"
 
 
 def recordings_dir() -> Path:
@@ -93,10 +117,11 @@ def machine_policy_path() -> Path:
     - macOS: ``/Library/Application Support/Video Messaging/policy.json``
     - Linux and others: ``/etc/video-messaging/policy.json``
     """
-    if sys.platform == "win32":
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform == "win32":
         base = os.environ.get("PROGRAMDATA", r"C:\ProgramData")
         return Path(base) / "Video Messaging" / "policy.json"
-    if sys.platform == "darwin":
+    if platform == "darwin":
         return Path("/Library/Application Support/Video Messaging/policy.json")
     return Path("/etc/video-messaging/policy.json")
 

@@ -101,6 +101,76 @@ def owner_alive(owner: str) -> bool:
     return parsed is not None and process_alive(parsed.pid, parsed.started)
 
 
+# --------------------------------------------------------------------------- privacy
+
+
+#: Where each OS lets the person allow an app the camera or microphone: (name, URL).
+PRIVACY_PAGES = {
+    "win32": {
+        "camera": ("Settings > Privacy & security > Camera", "ms-settings:privacy-webcam"),
+        "microphone": (
+            "Settings > Privacy & security > Microphone",
+            "ms-settings:privacy-microphone",
+        ),
+    },
+    "darwin": {
+        "camera": (
+            "System Settings > Privacy & Security > Camera",
+            "x-apple.systempreferences:com.apple.preference.security?Privacy_Camera",
+        ),
+        "microphone": (
+            "System Settings > Privacy & Security > Microphone",
+            "x-apple.systempreferences:com.apple.preference.security?Privacy_Microphone",
+        ),
+    },
+}
+
+
+def privacy_page(kind: str, platform: str = sys.platform) -> tuple[str, str]:
+    """(what the page is called, its URL) for ``kind`` ("camera" or "microphone");
+    ("", "") where the OS has no per-app switch (Linux: the device's permissions decide)."""
+    return PRIVACY_PAGES.get(platform, {}).get(kind, ("", ""))
+
+
+_CONSENT_STORE = r"Software\Microsoft\Windows\CurrentVersion\CapabilityAccessManager\ConsentStore"
+
+
+def device_access_denied(kind: str, platform: str = sys.platform) -> bool:
+    """Whether Windows' privacy settings keep desktop apps from ``kind`` ("camera" or
+    "microphone"): the consent store says "Deny" for the whole machine, for this user, or
+    for desktop (non-packaged) apps. Windows then fails the open with "access denied",
+    which OpenCV reports only as "not opened". False elsewhere (macOS: Qt's permission
+    API asks; Linux: no such switch) and when the setting cannot be read.
+    """
+    return platform == "win32" and _consent_denied("webcam" if kind == "camera" else kind)
+
+
+if sys.platform == "win32":
+
+    def _consent_denied(capability: str) -> bool:
+        import winreg  # noqa: PLC0415 - Windows only
+
+        places = [
+            (winreg.HKEY_LOCAL_MACHINE, rf"{_CONSENT_STORE}\{capability}"),
+            (winreg.HKEY_CURRENT_USER, rf"{_CONSENT_STORE}\{capability}"),
+            (winreg.HKEY_CURRENT_USER, rf"{_CONSENT_STORE}\{capability}\NonPackaged"),
+        ]
+        for root, key in places:
+            try:
+                with winreg.OpenKey(root, key) as handle:
+                    value, _type = winreg.QueryValueEx(handle, "Value")
+            except OSError:
+                continue
+            if str(value).lower() == "deny":
+                return True
+        return False
+
+else:
+
+    def _consent_denied(capability: str) -> bool:
+        return False
+
+
 # --------------------------------------------------------------------------- signals
 
 
@@ -123,6 +193,20 @@ def stop_on_signals() -> None:
             signal.signal(sig, _interrupt)
 
 
+def utf8_stdio() -> None:
+    """Write UTF-8 to stdout and stderr whatever the locale says.
+
+    Results go out as JSON on stdout; on Windows a piped stdout uses the ANSI code page
+    (cp1252) and a name like "Zoë Ångström" would be garbled or raise. A reader of our
+    output (a script, another program) always gets UTF-8.
+    """
+    for stream, errors in ((sys.stdout, "strict"), (sys.stderr, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            with contextlib.suppress(ValueError, OSError):  # already written to: keep it
+                reconfigure(encoding="utf-8", errors=errors)
+
+
 # --------------------------------------------------------------------------- durable files
 
 
@@ -132,7 +216,7 @@ def sync_file(fd: int) -> None:
         import fcntl  # noqa: PLC0415 - POSIX only
 
         with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)  # type: ignore[attr-defined]
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)  # type: ignore[attr-defined,unused-ignore]
             return
     os.fsync(fd)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def allow_error_log(_error_logs_fail_the_test: _ErrorRecords) -> Callable[[str],
 def isolated_user_dirs(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    """Point platformdirs at a fresh home for each test."""
+    """A fresh home for each test: the XDG folders (what platformdirs and the Linux desktop
+    read), and on Windows and macOS, where platformdirs ignores them, ``VMSG_HOME``."""
     home = tmp_path_factory.mktemp("home")
     for var, sub in (
         ("XDG_CONFIG_HOME", "config"),
@@ -86,6 +88,10 @@ def isolated_user_dirs(
     ):
         (home / sub).mkdir()
         monkeypatch.setenv(var, str(home / sub))
+    if sys.platform.startswith("linux"):
+        monkeypatch.delenv("VMSG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("VMSG_HOME", str(home / "vmsg"))
     monkeypatch.setenv("VMSG_POLICY", str(home / "no-policy.json"))
     monkeypatch.delenv("VMSG_SANDBOX_DIR", raising=False)
     yield home

@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.cli import output  # noqa: PLC0415
 
     system.stop_on_signals()  # SIGTERM and SIGHUP stop as cleanly as Ctrl+C
+    system.utf8_stdio()  # JSON on stdout is UTF-8 even on a Windows console or pipe
     try:
         logsetup.setup(verbose=args.verbose, console=True)
     except OSError as exc:

@@ -60,6 +60,12 @@ def next_step(exc: AppError, *, profile: str | None = None) -> str:
         return "Your administrator's guide: docs/admin-guide.md"
     if action is Action.FREE_DISK_SPACE:
         return "Free some disk space, or record to another drive with -o."
+    if action is Action.ALLOW_DEVICE:
+        from app import system  # noqa: PLC0415
+
+        page, _url = system.privacy_page(exc.target or "camera")
+        where = f" in {page}" if page else ""
+        return f"Allow access to the {exc.target or 'camera'}{where}, then try again."
     return ""
 
 

@@ -52,10 +52,13 @@ def register(subparsers: Any, name: str) -> None:
             description="Record a take to a fragmented MP4 (H.264 + AAC). Ctrl+C stops.",
         )
         rec.add_argument("-o", "--output", type=Path, help="the .mp4 file to write")
-        rec.add_argument("--camera", help="camera number, 'synthetic', or 'file:PATH'")
+        rec.add_argument(
+            "--camera", help="camera id from 'vmsg devices', 'synthetic', or 'file:PATH'"
+        )
         rec.add_argument(
             "--mic",
-            help="microphone number or name, 'default', 'none', or 'synthetic[:skew=+0.1%%]'",
+            help="microphone id or name from 'vmsg devices', 'default', 'none', or "
+            "'synthetic[:skew=+0.1%%]'",
         )
         rec.add_argument("--seconds", type=float, help="stop after this many seconds")
         rec.add_argument("--size", type=_size, help="WIDTHxHEIGHT (nearest supported is used)")
@@ -82,8 +85,14 @@ def register(subparsers: Any, name: str) -> None:
             description="List cameras and microphones; --test opens them for 2 s and reports.",
         )
         dev.add_argument("--test", action="store_true", help="open camera and mic for 2 s")
-        dev.add_argument("--camera", help="camera to test (default: the first)")
-        dev.add_argument("--mic", help="microphone to test (default: the default input)")
+        dev.add_argument(
+            "--camera",
+            help="camera to test, or to list with the others: an id from the list, "
+            "'synthetic', or 'file:PATH' (default: the first)",
+        )
+        dev.add_argument(
+            "--mic", help="microphone to test or list: an id or name (default: the default input)"
+        )
         dev.add_argument("--seconds", type=float, default=2.0, help=argparse.SUPPRESS)
         dev.set_defaults(handler=run_devices)
 
@@ -203,15 +212,23 @@ def run_record(args: argparse.Namespace) -> int:
 
 def run_devices(args: argparse.Namespace) -> int:
     if not args.test:
+        cameras = devices.list_cameras()
+        microphones = devices.list_microphones()
+        # A file or test source named on the command line is listed with the devices.
+        named = ((args.camera, cameras, "camera"), (args.mic, microphones, "microphone"))
+        for spec, found, kind in named:
+            extra = devices.describe(spec, kind) if spec else None
+            if extra is not None and all(d.id != extra.id for d in found):
+                found.append(extra)
         listing: dict[str, Any] = {
-            "cameras": [vars(d) for d in devices.list_cameras()],
-            "microphones": [vars(d) for d in devices.list_microphones()],
+            "cameras": [vars(d) for d in cameras],
+            "microphones": [vars(d) for d in microphones],
             "portaudio": devices.portaudio_version(),
         }
         for kind in ("cameras", "microphones"):
             print(f"{kind}:", file=sys.stderr)
             for d in listing[kind]:
-                print(f"  {d['id']:>4}  {d['name']}  {d['detail']}", file=sys.stderr)
+                print(f"  {d['name']}  ({d['detail']})\n      id: {d['id']}", file=sys.stderr)
             if not listing[kind]:
                 print("  (none found)", file=sys.stderr)
         emit_json(listing)

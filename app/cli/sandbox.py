@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from app import paths
+from app import paths, system
 from app.errors import SandboxError
 
 
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in system.stop_signals():  # Ctrl+C, TERM, HUP; Ctrl+Break on Windows
+        signal.signal(signum, on_signal)
     m = sandbox.manifest
     print(f"Sandbox running (data in {data_dir}):")
     print(f"  Kaltura   {m['kaltura']['url']}  partner {m['kaltura']['partner_id']}")

@@ -68,6 +68,9 @@ class UploadState:
     error: str = ""
     #: Who may resume it (profile, partner and user); "" in states older than owners.
     owner: str = ""
+    #: The process running it now (``str(system.ProcessId)``): while that process lives,
+    #: no other one resumes the job (and its growing file is not taken as complete).
+    runner: str = ""
     version: int = STATE_VERSION
 
     def to_json(self) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from app import system
 from app.kaltura.errors import (
     KalturaAPIError,
     KalturaNetworkError,
@@ -828,6 +829,8 @@ class Uploader:
         #: Jobs are written with this owner and only jobs of this owner are resumed: a job
         #: continues only with the account that started it.
         self.owner = owner
+        #: This process, written into every job it runs (see UploadState.runner).
+        self.runner = str(system.this_process())
         self.store = UploadStore(state_dir)
         self.on_event = on_event
         self.timeouts = timeouts or UploadTimeouts()
@@ -888,6 +891,7 @@ class Uploader:
             category_id=category_id,
             created_at=now,
             owner=self.owner,
+            runner=self.runner,
         )
         self.store.save(state)
         job = UploadJob(self, state, resuming=False, fed=growing and fed)
@@ -909,6 +913,9 @@ class Uploader:
             with self._jobs_lock:
                 if st.job_id in self._jobs:
                     continue
+            if st.runner and st.runner != self.runner and system.owner_alive(st.runner):
+                log.info("upload %s is being run by process %s; left to it", st.job_id, st.runner)
+                continue
             job = self._adopt(st, start=False)
             job.finish()
             if start:
@@ -941,6 +948,9 @@ class Uploader:
             existing = self._jobs.get(st.job_id)
         if existing is not None:
             return existing
+        if st.runner != self.runner:
+            st.runner = self.runner  # this process runs it now
+            self.store.save(st)
         job = UploadJob(self, st, resuming=True)
         self._track(job)
         if start:

@@ -239,6 +239,10 @@ class Outbox:
             raise _Unusable(f"damaged ({check[0] if check else 'no answer'})")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # macOS: fsync stops at the drive's cache; F_FULLFSYNC reaches the disk (no-op
+        # elsewhere). A message marked sent must still be marked after a power cut.
+        self._db.execute("PRAGMA fullfsync=ON")
+        self._db.execute("PRAGMA checkpoint_fullfsync=ON")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._migrate()

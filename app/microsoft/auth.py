@@ -28,6 +28,7 @@ account disabled, and "sign in again" when the refresh token was revoked or expi
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -106,9 +107,36 @@ def is_headless(platform: str = sys.platform, environ: Mapping[str, str] | None 
     return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
-def broker_enabled(platform: str = sys.platform, *, is_sandbox: bool = False) -> bool:
-    """The OS broker is used on Windows and macOS, never on Linux or for the sandbox."""
-    return not is_sandbox and platform in {"win32", "darwin"}
+@functools.cache
+def broker_runtime_available() -> bool:
+    """Whether the broker's runtime (``pymsalruntime``, from ``msal[broker]``) loads here.
+
+    It has no wheel for some machines (Intel Macs among them); there the sign-in falls
+    back to the system browser with the app's own loopback receiver, which the user can
+    cancel, instead of MSAL failing inside the broker call.
+    """
+    try:
+        import pymsalruntime  # type: ignore[import-not-found,unused-ignore]  # noqa: F401, PLC0415
+    except Exception as exc:
+        log.info("the sign-in broker is not available here: %s", exc)
+        return False
+    return True
+
+
+def broker_enabled(
+    platform: str = sys.platform,
+    *,
+    is_sandbox: bool = False,
+    broker_available: bool | None = None,
+) -> bool:
+    """The OS broker is used on Windows and macOS where its runtime loads, never on Linux
+    or for the sandbox. ``broker_available`` None: detected when ``platform`` is this OS
+    (for another platform, as in tests, it is assumed present)."""
+    if is_sandbox or platform not in {"win32", "darwin"}:
+        return False
+    if broker_available is None:
+        broker_available = broker_runtime_available() if platform == sys.platform else True
+    return broker_available
 
 
 def choose_method(
@@ -117,11 +145,12 @@ def choose_method(
     environ: Mapping[str, str] | None = None,
     device_code: bool = False,
     is_sandbox: bool = False,
+    broker_available: bool | None = None,
 ) -> str:
     """``"device_code"``, ``"broker"`` or ``"browser"``."""
     if device_code:
         return "device_code"
-    if broker_enabled(platform, is_sandbox=is_sandbox):
+    if broker_enabled(platform, is_sandbox=is_sandbox, broker_available=broker_available):
         return "broker"
     if is_headless(platform, environ):
         return "device_code"
@@ -150,7 +179,11 @@ def http_client_for(ca_file: str | None) -> requests.Session:
 
 
 def app_kwargs(
-    config: SignInConfig, *, platform: str = sys.platform, http_client: Any = None
+    config: SignInConfig,
+    *,
+    platform: str = sys.platform,
+    http_client: Any = None,
+    broker_available: bool | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``msal.PublicClientApplication`` (unit-tested per platform)."""
     kwargs: dict[str, Any] = {
@@ -160,7 +193,7 @@ def app_kwargs(
     if config.is_sandbox:
         # A local identity provider is not in Microsoft's instance metadata.
         kwargs["instance_discovery"] = False
-    if broker_enabled(platform, is_sandbox=config.is_sandbox):
+    if broker_enabled(platform, is_sandbox=config.is_sandbox, broker_available=broker_available):
         if platform == "win32":
             kwargs["enable_broker_on_windows"] = True
         elif platform == "darwin":

@@ -37,7 +37,7 @@ import msal  # type: ignore[import-untyped]
 from msal_extensions import FilePersistence, PersistedTokenCache, build_encrypted_persistence
 
 from app import paths
-from app.errors import MicrosoftError
+from app.errors import Action, MicrosoftError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,17 @@ class TokenCacheUnavailable(MicrosoftError):
     """No secure storage for the token cache, and plaintext storage is not allowed."""
 
 
+class TokenCacheLocked(MicrosoftError):
+    """The secure storage is there but refused to give the cache now (a locked or denied
+    macOS Keychain, a Secret Service that is locked, a file another process locks). The
+    cache is kept: resetting it would sign the person out for a "Deny" click."""
+
+
+#: Load errors that mean the stored cache itself is unusable (reset it): DPAPI cannot
+#: decrypt what is there. Every other error from a store means "not now" (kept).
+DAMAGED_ERRORS = ("PersistenceDecryptionError",)
+
+
 @dataclass(frozen=True)
 class StorageCheck:
     """What ``vmsg doctor`` prints about a profile's token storage."""
@@ -61,9 +72,10 @@ class StorageCheck:
 
 
 def _storage_name() -> str:
-    if sys.platform.startswith("win"):
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform.startswith("win"):
         return "Windows DPAPI"
-    if sys.platform == "darwin":
+    if platform == "darwin":
         return "macOS Keychain"
     return "Secret Service (libsecret)"
 
@@ -157,11 +169,21 @@ class TokenCacheStore:
         try:
             raw = self.persistence.load()
         except Exception as exc:  # PersistenceNotFound, and each OS store's own errors
-            if type(exc).__name__ == "PersistenceNotFound":
+            name = type(exc).__name__
+            if name == "PersistenceNotFound":
                 return False
-            log.warning("token cache unreadable (%s); resetting it", type(exc).__name__)
-            self.reset()
-            return True
+            if name in DAMAGED_ERRORS:
+                log.warning("token cache cannot be decrypted (%s); resetting it", name)
+                self.reset()
+                return True
+            log.warning("token cache storage refused to load (%s: %s); kept", name, exc)
+            raise TokenCacheLocked(
+                f"Your Microsoft sign-in could not be read from {self.storage}: it is "
+                "locked, or access to it was refused.",
+                hint=_locked_hint(),
+                action=Action.RETRY,
+                details=f"{name}: {exc}",
+            ) from exc
         try:
             data = json.loads(raw) if raw and raw.strip() else {}
             if not isinstance(data, dict):
@@ -190,6 +212,17 @@ class TokenCacheStore:
     def after_write(self) -> None:
         """Keep the cache's files at 0600 after MSAL rewrote them."""
         self._tighten_file()
+
+
+def _locked_hint(platform: str = sys.platform) -> str:
+    if platform == "darwin":
+        return (
+            "Unlock the login keychain and choose Always Allow when macOS asks, then try "
+            "again; your sign-in is kept."
+        )
+    if platform.startswith("linux"):
+        return "Unlock your keyring (log in to the desktop again), then try again."
+    return "Close other copies of the app, then try again; your sign-in is kept."
 
 
 def _unavailable_hint(platform: str = sys.platform) -> str:

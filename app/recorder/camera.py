@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.errors import DeviceError
+from app import system
+from app.errors import Action, DeviceError
 from app.recorder.clock import RecordingClock
 from app.recorder.sources import CameraFormat, FrameSink, LostSink, VideoFrame
 
@@ -42,12 +43,13 @@ def backends() -> list[tuple[str, int]]:
 
 
 def _privacy_hint() -> str:
-    if sys.platform == "darwin":
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform == "darwin":
         return (
             "Allow camera access in System Settings > Privacy & Security > Camera, and close "
             "other apps that use the camera."
         )
-    if sys.platform == "win32":
+    if platform == "win32":
         return (
             "Allow desktop apps to use the camera in Settings > Privacy & security > Camera, "
             "and close other apps that use it (Teams, Zoom, the Camera app)."
@@ -55,14 +57,32 @@ def _privacy_hint() -> str:
     return "Close other apps that use the camera, or plug it in again."
 
 
+def _fourcc_text(value: float) -> str:
+    code = int(value)
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+    return text.strip("\0 ") if text.isprintable() else ""
+
+
 class OpenCVCamera:
-    """A webcam by index (``0``) through the OS's OpenCV backend."""
+    """A webcam by its index in one OpenCV backend (``api``: "MSMF", "DSHOW",
+    "AVFOUNDATION", "V4L2"; "" tries this OS's backends in order).
+
+    Size, rate and (for 720p and above) MJPG are passed when the device is opened, not set
+    one by one afterwards: Media Foundation reopens the device for every property changed
+    after opening, seconds each. What the device settled on is read back and reported.
+    """
 
     def __init__(
-        self, index: int, *, name: str = "", now: Callable[[], float] = time.monotonic
+        self,
+        index: int,
+        *,
+        name: str = "",
+        api: str = "",
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.index = index
         self.name = name or f"camera {index}"
+        self.api = api
         self.now = now
         self.backend = ""
         self._cap: Any = None
@@ -73,7 +93,8 @@ class OpenCVCamera:
         """Real cameras ignore the recording clock."""
 
     def _check_node(self) -> None:
-        if not sys.platform.startswith("linux"):
+        platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+        if not platform.startswith("linux"):
             return
         node = Path(f"/dev/video{self.index}")
         if not node.exists():
@@ -91,21 +112,38 @@ class OpenCVCamera:
         import cv2  # noqa: PLC0415
 
         self._check_node()
+        params = [cv2.CAP_PROP_FRAME_WIDTH, width, cv2.CAP_PROP_FRAME_HEIGHT, height]
+        params += [cv2.CAP_PROP_FPS, round(fps)]
+        if height >= 720:
+            params += [cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG")]
+        tried = [(n, a) for n, a in backends() if not self.api or n == self.api]
+        if self.api and not tried:
+            tried = [(self.api, cv2.CAP_ANY)]
         cap = None
-        for name, api in backends():
-            cap = cv2.VideoCapture(self.index, api)
+        for name, api in tried:
+            cap = cv2.VideoCapture(self.index, api, params)
+            if not cap.isOpened():
+                # Some drivers refuse a property at open; open plainly and ask afterwards.
+                cap.release()
+                cap = cv2.VideoCapture(self.index, api)
+                if cap.isOpened():
+                    for prop, value in zip(params[::2], params[1::2], strict=True):
+                        cap.set(prop, value)
             if cap.isOpened():
                 self.backend = name
                 break
             cap.release()
             cap = None
         if cap is None:
+            if system.device_access_denied("camera"):
+                page = system.privacy_page("camera")[0]
+                raise DeviceError(
+                    f"Windows does not let desktop apps use the camera {self.name}.",
+                    hint=f"Turn on camera access for desktop apps in {page}; then try again.",
+                    action=Action.ALLOW_DEVICE,
+                    target="camera",
+                )
             raise DeviceError(f"The camera {self.name} could not be opened.", hint=_privacy_hint())
-        if height >= 720:
-            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
-        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        cap.set(cv2.CAP_PROP_FPS, fps)
         ok, frame = cap.read()
         if not ok or frame is None:
             cap.release()
@@ -121,8 +159,11 @@ class OpenCVCamera:
             note = f"{width}x{height} is not supported by {self.name}; using {got_w}x{got_h}"
         if abs(got_fps - fps) > 1:
             note = (note + "; " if note else "") + f"camera runs at {got_fps:g} fps"
+        fourcc = _fourcc_text(cap.get(cv2.CAP_PROP_FOURCC))
+        delivered = f"{fourcc or 'raw'} {got_w}x{got_h} {got_fps:g} fps through {self.backend}"
+        log.info("camera %s delivers %s", self.name, delivered)
         self._cap = cap
-        return CameraFormat(got_w, got_h, min(got_fps, fps), note)
+        return CameraFormat(got_w, got_h, min(got_fps, fps), note, delivered)
 
     def start(self, on_frame: FrameSink, on_lost: LostSink) -> None:
         if self._cap is None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,61 +12,106 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Device:
-    """A capture device: ``id`` is what ``--camera``/``--mic`` accept."""
+    """A capture device as the OS lists it now.
+
+    ``id`` is the stable choice (what ``--camera``/``--mic`` accept and the settings keep):
+    ``BACKEND:name#index``, e.g. ``MSMF:HD Pro Webcam C920#0`` or ``WASAPI:Microphone
+    (Realtek Audio)#3``. A saved choice is found again by backend and name when the OS
+    numbers its devices differently (plugged in another order, one added or removed); the
+    index only tells two devices of the same name apart.
+    """
 
     id: str
     name: str
     kind: str  # "camera" or "microphone"
     detail: str = ""
+    backend: str = ""  # camera API (V4L2, MSMF, DSHOW, AVFOUNDATION) or host API tag
+    index: int = -1  # the OpenCV / PortAudio index right now
 
 
-def list_cameras(probe_indices: int = 4) -> list[Device]:
-    """Cameras the OS reports.
+def device_id(backend: str, name: str, index: int) -> str:
+    return f"{backend}:{name}#{index}"
 
-    Linux: ``/dev/video*`` with names from sysfs (V4L2 capture nodes only, no metadata
-    nodes). Windows and macOS have no portable name source in OpenCV, so indices are
-    probed with the platform's backend.
+
+def parse_id(spec: str) -> tuple[str, str, int] | None:
+    """``(backend, name, index)`` of an id made by :func:`device_id`, else None.
+
+    Backend tags are upper case (``V4L2``, ``WASAPI``), so the lower-case spec words
+    (``file:``, ``synthetic:``) never parse as one.
     """
-    if platform.system() == "Linux":  # not sys.platform: mypy would narrow it per platform
-        return _list_v4l2()
-    return _probe_opencv(probe_indices)
+    backend, sep, rest = spec.partition(":")
+    if not sep or not backend or not backend.isupper() or not backend.isalnum():
+        return None
+    name, hash_, index = rest.rpartition("#")
+    if not hash_ or not index.isdigit():
+        return backend, rest, -1
+    return backend, name, int(index)
 
 
-def _list_v4l2() -> list[Device]:
-    out = []
-    for node in sorted(Path("/dev").glob("video*")):
-        suffix = node.name.removeprefix("video")
-        if not suffix.isdigit():
-            continue
-        sys_dir = Path("/sys/class/video4linux") / node.name
-        name = _read(sys_dir / "name") or node.name
-        # Each UVC camera exposes a capture node (index 0) and a metadata node (index 1).
-        index = _read(sys_dir / "index")
-        if index not in ("", "0"):
-            continue
-        out.append(Device(id=suffix, name=name, kind="camera", detail=str(node)))
-    return out
+def find(spec: str, found: list[Device]) -> Device | None:
+    """The device ``spec`` names among those ``found`` now, or None when it is not there.
+
+    An id made by :func:`device_id` matches by backend and name (then by name alone, for
+    a camera that moved between Windows' two camera APIs); of several with that name, the
+    one at the saved index. A bare number (settings from before ids) is an index; any other
+    text a device name, exactly or as a unique part of one.
+    """
+    parsed = parse_id(spec)
+    if parsed is not None:
+        backend, name, index = parsed
+        same = [d for d in found if d.backend == backend and d.name == name]
+        same = same or [d for d in found if d.name == name]
+        if not same:
+            return None
+        return next((d for d in same if d.index == index), same[0])
+    if spec.isdigit():
+        return next((d for d in found if d.index == int(spec)), None)
+    exact = [d for d in found if d.name == spec]
+    if exact:
+        return exact[0]
+    partial = [d for d in found if spec.lower() in d.name.lower()]
+    return partial[0] if len(partial) == 1 else None
 
 
-def _read(path: Path) -> str:
+def list_cameras() -> list[Device]:
+    """Cameras the OS reports, each once, with their real names.
+
+    Names come from the OS through ``cv2-enumerate-cameras`` (Media Foundation and
+    DirectShow on Windows, AVFoundation on macOS, V4L2 capture nodes on Linux), with the
+    index that API gives the camera, so the camera listed is the camera opened. On Windows
+    a camera that both APIs list is shown once (Media Foundation's); one only DirectShow
+    lists (many virtual cameras) is shown with DirectShow.
+    """
+    from app.recorder.camera import backends  # noqa: PLC0415 - loads cv2
+
     try:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _probe_opencv(count: int) -> list[Device]:
-    import cv2  # noqa: PLC0415 - heavy import, only where needed
-
-    backend = cv2.CAP_MSMF if sys.platform == "win32" else cv2.CAP_AVFOUNDATION
-    out = []
-    for index in range(count):
-        cap = cv2.VideoCapture(index, backend)
+        from cv2_enumerate_cameras import enumerate_cameras  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - a dependency; kept working without it
+        log.warning("cv2-enumerate-cameras is missing; cameras are not listed by name")
+        return []
+    out: list[Device] = []
+    for tag, api in backends():
         try:
-            if cap.isOpened():
-                out.append(Device(id=str(index), name=f"Camera {index}", kind="camera"))
-        finally:
-            cap.release()
+            infos = enumerate_cameras(api)
+        except Exception:
+            log.warning("listing cameras through %s failed", tag, exc_info=True)
+            continue
+        for info in sorted(infos, key=lambda i: int(i.index)):
+            name = str(info.name or f"Camera {info.index}")
+            if any(d.name == name and d.backend != tag for d in out):
+                continue  # already listed through the better API
+            index = int(info.index)
+            path = str(info.path or "")
+            out.append(
+                Device(
+                    id=device_id(tag, name, index),
+                    name=name,
+                    kind="camera",
+                    detail=f"{tag} {index}" + (f", {path}" if path.startswith("/dev/") else ""),
+                    backend=tag,
+                    index=index,
+                )
+            )
     return out
 
 
@@ -81,33 +124,112 @@ def portaudio_version() -> str | None:
     return str(sounddevice.get_portaudio_version()[1])
 
 
-def list_microphones() -> list[Device]:
-    """Input devices PortAudio reports (empty when PortAudio or a sound server is missing)."""
+#: PortAudio host API names and their short tags, in the order they are preferred: the one
+#: listed first that is present is the only one listed (Windows lists each microphone once
+#: per host API: WASAPI, DirectSound, MME and WDM-KS).
+HOST_APIS = (
+    ("Windows WASAPI", "WASAPI"),
+    ("Core Audio", "COREAUDIO"),
+    ("ALSA", "ALSA"),
+    ("MME", "MME"),
+    ("Windows DirectSound", "DSOUND"),
+    ("Windows WDM-KS", "WDMKS"),
+    ("JACK Audio Connection Kit", "JACK"),
+    ("ASIO", "ASIO"),
+)
+
+
+#: ALSA devices that are a sound server (each lists that server's default input) and the
+#: ALSA names that lead to the same server when one runs.
+SOUND_SERVERS = {"pulse", "pipewire"}
+SERVER_ALIASES = {"default", "sysdefault"}
+
+
+def host_api_tag(name: str) -> str:
+    for full, tag in HOST_APIS:
+        if name == full:
+            return tag
+    return "".join(c for c in name.upper() if c.isalnum()) or "AUDIO"
+
+
+def _preferred_api(apis: list[str]) -> str | None:
+    for full, _tag in HOST_APIS:
+        if full in apis:
+            return full
+    return apis[0] if apis else None
+
+
+def list_microphones(*, rescan: bool = False) -> list[Device]:
+    """Input devices, each once: only the best host API of this OS is listed (WASAPI on
+    Windows, Core Audio on macOS, ALSA on Linux, where ALSA's "default" is left out when it
+    is the sound server's route again). Empty when PortAudio or a sound server is missing.
+
+    PortAudio reads the device list when it starts; ``rescan`` restarts it so a microphone
+    plugged in since is seen (skipped while a stream is open: see
+    :func:`app.recorder.microphone.rescan`).
+    """
     try:
         import sounddevice  # noqa: PLC0415
     except OSError:
         return []
-    out = []
+    if rescan:
+        from app.recorder.microphone import rescan as restart  # noqa: PLC0415
+
+        restart()
     try:
         devices: Any = sounddevice.query_devices()
         apis: Any = sounddevice.query_hostapis()
     except Exception:  # PortAudio errors surface as sounddevice.PortAudioError
         log.exception("PortAudio could not list devices")
         return []
+    return inputs_once(list(devices), list(apis))
+
+
+def inputs_once(devices: list[Any], apis: list[Any]) -> list[Device]:
+    """PortAudio's device and host API lists (``query_devices()``, ``query_hostapis()``)
+    as microphones, each once (see :func:`list_microphones`)."""
+    api_names = [str(a["name"]) for a in apis]
+    with_inputs = sorted(
+        {api_names[int(d["hostapi"])] for d in devices if int(d["max_input_channels"]) > 0},
+        key=api_names.index,
+    )
+    chosen = _preferred_api(with_inputs)
+    names = {str(d["name"]) for d in devices if int(d["max_input_channels"]) > 0}
+    # ALSA over a sound server: "default" and "sysdefault" are the server's route again.
+    aliases = SERVER_ALIASES if chosen == "ALSA" and names & SOUND_SERVERS else set()
+    out = []
     for index, dev in enumerate(devices):
         if int(dev["max_input_channels"]) <= 0:
             continue
-        api = apis[dev["hostapi"]]["name"]
+        api = api_names[int(dev["hostapi"])]
+        name = str(dev["name"])
+        if api != chosen or name in aliases:
+            continue
+        tag = host_api_tag(api)
         out.append(
             Device(
-                id=str(index),
-                name=str(dev["name"]),
+                id=device_id(tag, name, index),
+                name=name,
                 kind="microphone",
                 detail=f"{api}, {int(dev['max_input_channels'])} ch, "
                 f"{int(dev['default_samplerate'])} Hz",
+                backend=tag,
+                index=index,
             )
         )
     return out
+
+
+def describe(spec: str, kind: str) -> Device | None:
+    """A :class:`Device` for a source that is not an OS device (``file:PATH``,
+    ``synthetic``), to list it beside the devices; None for anything else."""
+    if kind == "camera" and spec.startswith("file:"):
+        path = Path(spec[5:]).expanduser()
+        return Device(spec, path.name, kind, f"video file {path}", backend="FILE")
+    if spec.split(":", maxsplit=1)[0] == "synthetic":
+        name = "Test pattern" if kind == "camera" else "Test tone"
+        return Device(spec, name, kind, "synthetic, no device needed", backend="SYNTHETIC")
+    return None
 
 
 # --- choosing a source from a command-line/settings spec ------------------------------
@@ -143,7 +265,7 @@ def make_camera(spec: str | None) -> Any:
                 hint="Connect a camera (and allow camera access in the privacy settings), "
                 "or use the synthetic test camera.",
             )
-        return OpenCVCamera(int(cams[0].id), name=cams[0].name)
+        return OpenCVCamera(cams[0].index, name=cams[0].name, api=cams[0].backend)
     if spec.startswith("file:"):
         return FileCamera(Path(spec[5:]))
     head, _, rest = spec.partition(":")
@@ -154,14 +276,18 @@ def make_camera(spec: str | None) -> Any:
             return SyntheticCamera(pattern=opts.get("pattern", "bars"), lost_after=lost)
         except ValueError as exc:
             raise DeviceError(f"Bad synthetic camera options {rest!r}: {exc}.") from None
-    if spec.isdigit():
-        names = {c.id: c.name for c in list_cameras()} if sys.platform.startswith("linux") else {}
-        return OpenCVCamera(int(spec), name=names.get(spec, ""))
     if spec.startswith("/dev/video") and spec[10:].isdigit():
-        return OpenCVCamera(int(spec[10:]))
+        return OpenCVCamera(int(spec[10:]), api="V4L2")
+    found = find(spec, list_cameras())
+    if found is not None:
+        return OpenCVCamera(found.index, name=found.name, api=found.backend)
+    if spec.isdigit():  # not listed by name: let the OS say whether it opens
+        return OpenCVCamera(int(spec))
+    parsed = parse_id(spec)
     raise DeviceError(
-        f"Unknown camera {spec!r}.",
-        hint="Use a camera number from the device list, 'synthetic', or 'file:PATH'.",
+        f"The camera {parsed[1] if parsed else spec!r} is not connected.",
+        hint="Connect it, or choose another camera (the device list shows those found), "
+        "'synthetic', or 'file:PATH'.",
     )
 
 
@@ -194,4 +320,14 @@ def make_microphone(spec: str | None) -> Any:
             )
         except ValueError as exc:
             raise DeviceError(f"Bad synthetic microphone options {rest!r}: {exc}.") from None
-    return SoundDeviceMicrophone(int(spec) if spec.isdigit() else spec)
+    found = find(spec, list_microphones())
+    if found is not None:
+        return SoundDeviceMicrophone(found.index, name=found.name)
+    if spec.isdigit():  # not listed (another host API): let PortAudio say whether it opens
+        return SoundDeviceMicrophone(int(spec))
+    parsed = parse_id(spec)
+    raise DeviceError(
+        f"The microphone {parsed[1] if parsed else spec!r} is not connected.",
+        hint="Connect it, choose another microphone (the device list shows those found), "
+        "or record without sound.",
+    )

@@ -90,6 +90,9 @@ class HealthEvent(RecorderEvent):
 @dataclass(frozen=True)
 class MicSilent(HealthEvent):
     seconds: float
+    #: Every sample was exactly zero where the OS gives an app it has not allowed the
+    #: microphone nothing but zeros (macOS, Windows): a permission problem, not a mute.
+    denied: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)

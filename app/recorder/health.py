@@ -9,11 +9,13 @@ looked at through a 1/16 subsample). Problems are reported once when they start,
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
+from app import system
 from app.recorder.events import (
     AudioLevel,
     CameraBlack,
@@ -35,6 +37,29 @@ BLACK_LUMA = 12.0
 FROZEN_DIFF = 0.25
 
 
+def silence_is_denial(exact_zero: bool, platform: str = sys.platform) -> bool:
+    """Whether a microphone giving nothing but exact zeros means the OS denied it.
+
+    macOS and Windows hand an app they have not allowed the microphone a stream of zeros,
+    with no error. A real microphone, even muted in hardware, has some noise (a muted
+    PulseAudio source on Linux gives zeros too, so there it is a mute).
+    """
+    return exact_zero and platform in ("darwin", "win32")
+
+
+def silent_message(name: str, exact_zero: bool, platform: str = sys.platform) -> str:
+    if silence_is_denial(exact_zero, platform):
+        page = system.privacy_page("microphone", platform)[0]
+        return (
+            f"The microphone{name} gives no sound at all, as the system does when the app "
+            f"is not allowed to use it: allow Video Messaging in {page}."
+        )
+    return (
+        f"The microphone{name} is silent: check that it is not muted and that the right "
+        "one is selected."
+    )
+
+
 def dbfs(value: float) -> float:
     """Amplitude (1.0 = full scale) to dBFS, floored at -120."""
     return 20 * math.log10(value) if value > 1e-6 else -120.0
@@ -43,11 +68,21 @@ def dbfs(value: float) -> float:
 class MicrophoneHealth:
     """Level meter at ``meter_hz`` and silent/clipping detection."""
 
-    def __init__(self, emit: Emit, time_of: TimeOf, *, meter_hz: float = 25.0) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        time_of: TimeOf,
+        *,
+        meter_hz: float = 25.0,
+        platform: str = sys.platform,
+    ) -> None:
         self.emit = emit
         self.time_of = time_of
         self.window = 1.0 / meter_hz
+        self.platform = platform
+        self._quiet_nonzero = False  # a sample other than exactly 0 since quiet began
         self._acc_peak = 0.0
+        self._last_peak_nonzero = False
         self._acc_sq = 0.0
         self._acc_n = 0
         self._acc_start: float | None = None
@@ -69,6 +104,7 @@ class MicrophoneHealth:
         end = t + len(samples) / sample_rate
         if end - self._acc_start < self.window:
             return
+        self._last_peak_nonzero = self._acc_peak > 0.0
         peak = dbfs(self._acc_peak)
         rms = dbfs(math.sqrt(self._acc_sq / self._acc_n))
         self.peak_dbfs, self.rms_dbfs = peak, rms
@@ -80,14 +116,17 @@ class MicrophoneHealth:
         if peak < SILENT_DBFS:
             if self._quiet_since is None:
                 self._quiet_since = end
-            elif not self._silent_reported and end - self._quiet_since >= SILENT_SECONDS:
+                self._quiet_nonzero = False
+            self._quiet_nonzero |= self._last_peak_nonzero
+            if not self._silent_reported and end - self._quiet_since >= SILENT_SECONDS:
                 self._silent_reported = True
+                exact_zero = not self._quiet_nonzero
                 self.emit(
                     MicSilent(
                         rec_t,
                         end - self._quiet_since,
-                        message="The microphone is silent: check that it is not muted "
-                        "and that the right one is selected.",
+                        message=silent_message("", exact_zero, self.platform),
+                        denied=silence_is_denial(exact_zero, self.platform),
                     )
                 )
         else:

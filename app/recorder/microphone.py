@@ -72,12 +72,13 @@ class ArrivalClock:
 
 
 def _privacy_hint() -> str:
-    if sys.platform == "darwin":
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform == "darwin":
         return (
             "Allow microphone access in System Settings > Privacy & Security > Microphone, "
             "close other apps that use it, or record without sound."
         )
-    if sys.platform == "win32":
+    if platform == "win32":
         return (
             "Allow desktop apps to use the microphone in Settings > Privacy & security > "
             "Microphone, close other apps that use it, or record without sound."
@@ -99,6 +100,43 @@ def _sounddevice() -> Any:
     return sounddevice
 
 
+_streams_lock = threading.Lock()
+_open_streams = 0
+
+
+def rescan() -> bool:
+    """Restart PortAudio so it lists the devices present now (it reads the list once, when
+    it starts). Skipped, returning False, while any input stream is open: a restart would
+    cut it off."""
+    sd = _sounddevice()
+    with _streams_lock:
+        if _open_streams:
+            return False
+        # sounddevice has no public call for this; terminate + initialize is what its
+        # maintainers suggest for hot-plugged devices (sounddevice issue #125).
+        sd._terminate()
+        sd._initialize()
+    return True
+
+
+def _stream_opened(delta: int) -> None:
+    global _open_streams  # noqa: PLW0603 - one count for the process, like PortAudio's
+    with _streams_lock:
+        _open_streams = max(0, _open_streams + delta)
+
+
+def _extra_settings(sd: Any, info: Any) -> Any:
+    """WASAPI refuses a rate other than the device's mixer rate (often 44.1 kHz) unless
+    asked to convert; everything is recorded at 48 kHz."""
+    try:
+        api = str(sd.query_hostapis(int(info["hostapi"]))["name"])
+    except (KeyError, TypeError, ValueError, sd.PortAudioError):
+        return None
+    if api == "Windows WASAPI" and hasattr(sd, "WasapiSettings"):
+        return sd.WasapiSettings(auto_convert=True)
+    return None
+
+
 class SoundDeviceMicrophone:
     """A PortAudio input device; ``device`` is an index, a name, or None for the default."""
 
@@ -106,13 +144,14 @@ class SoundDeviceMicrophone:
         self,
         device: int | str | None = None,
         *,
+        name: str = "",
         sample_rate: int = 48000,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.device = device
         self.sample_rate = sample_rate
         self.now = now
-        self.name = "default microphone" if device is None else f"microphone {device}"
+        self.name = name or ("default microphone" if device is None else f"microphone {device}")
         self.overflows = 0
         self._use_adc: bool | None = None
         self._arrival = ArrivalClock(sample_rate)
@@ -141,7 +180,7 @@ class SoundDeviceMicrophone:
                 hint="Choose an input device (one that has input channels).",
             )
         try:
-            self._stream = sd.InputStream(
+            stream = sd.InputStream(
                 samplerate=self.sample_rate,
                 channels=1,
                 dtype="float32",
@@ -153,12 +192,15 @@ class SoundDeviceMicrophone:
                 # with 35 ms, PulseAudio silently dropped ~50 ms under load). Timing does not
                 # depend on it: stamps come from the arrival envelope.
                 latency=BUFFER_SECONDS,
+                extra_settings=_extra_settings(sd, info),
             )
         except sd.PortAudioError as exc:
             raise DeviceError(
                 f"The microphone '{self.name}' could not be opened: {exc}.",
                 hint=_privacy_hint(),
             ) from exc
+        self._stream = stream
+        _stream_opened(+1)
 
     def start(self, on_block: AudioSink, on_lost: LostSink) -> None:
         if self._stream is None:
@@ -178,6 +220,7 @@ class SoundDeviceMicrophone:
         self._stopping.set()
         stream, self._stream = self._stream, None
         if stream is not None:
+            _stream_opened(-1)
             try:
                 stream.stop()
                 stream.close()

@@ -7,6 +7,7 @@ device errors). ``vmsg devices --test`` prints it; the UI shows it before the fi
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,15 @@ from typing import Any
 import numpy as np
 
 from app.errors import DeviceError
-from app.recorder.health import BLACK_LUMA, CLIP_DBFS, FROZEN_DIFF, SILENT_DBFS, dbfs
+from app.recorder.health import (
+    BLACK_LUMA,
+    CLIP_DBFS,
+    FROZEN_DIFF,
+    SILENT_DBFS,
+    dbfs,
+    silence_is_denial,
+    silent_message,
+)
 from app.recorder.sources import AudioBlock, CameraSource, MicrophoneSource, VideoFrame
 
 
@@ -24,6 +33,8 @@ class PreflightReport:
     camera: str
     microphone: str
     size: str = ""
+    #: What the camera really delivers (format, size, rate, API), read back from it.
+    delivered: str = ""
     requested_fps: float = 0.0
     measured_fps: float = 0.0
     frames: int = 0
@@ -32,6 +43,9 @@ class PreflightReport:
     rms_dbfs: float = -120.0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Devices the OS seems not to let the app use ("microphone": nothing but exact zeros
+    #: where the OS gives a denied app zeros).
+    denied: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -43,6 +57,7 @@ class PreflightReport:
             "camera": self.camera,
             "microphone": self.microphone,
             "size": self.size,
+            "delivered": self.delivered,
             "requested_fps": self.requested_fps,
             "measured_fps": round(self.measured_fps, 2),
             "frames": self.frames,
@@ -51,6 +66,7 @@ class PreflightReport:
             "rms_dbfs": round(self.rms_dbfs, 1),
             "problems": self.problems,
             "notes": self.notes,
+            "denied": self.denied,
         }
 
 
@@ -62,6 +78,7 @@ def preflight(
     size: tuple[int, int] = (1280, 720),
     fps: float = 30.0,
     cancel: threading.Event | None = None,
+    platform: str = sys.platform,
 ) -> PreflightReport:
     """Run both devices for ``seconds`` (after their first delivery) and report."""
     report = PreflightReport(
@@ -104,6 +121,7 @@ def preflight(
             try:
                 fmt = camera.open(size[0], size[1], fps)
                 report.size = f"{fmt.width}x{fmt.height}"
+                report.delivered = fmt.delivered
                 if fmt.note:
                     report.notes.append(fmt.note)
                 camera.start(on_frame, lost.append)
@@ -166,9 +184,9 @@ def preflight(
         if report.audio_blocks == 0:
             report.problems.append(f"The microphone '{microphone.name}' delivered no sound.")
         elif report.peak_dbfs < SILENT_DBFS:
-            report.problems.append(
-                f"The microphone '{microphone.name}' is silent: check that it is not muted."
-            )
+            report.problems.append(silent_message(f" '{microphone.name}'", peak == 0.0, platform))
+            if silence_is_denial(peak == 0.0, platform):
+                report.denied.append("microphone")
         elif report.peak_dbfs >= CLIP_DBFS:
             report.problems.append(
                 f"The microphone '{microphone.name}' is too loud and clips: lower its level."

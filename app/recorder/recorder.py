@@ -247,6 +247,8 @@ class Recorder:
         try:
             fmt = self.camera.open(self.preset.width, self.preset.height, self.preset.fps)
             opened.append(self.camera.stop)
+            if fmt.delivered:
+                self.notes.append(f"camera: {fmt.delivered}")
             if fmt.note:
                 self.notes.append(fmt.note)
                 self._emit(FormatNote(0.0, fmt.note))
@@ -513,7 +515,8 @@ class Recorder:
             self._stop_host_t = host_t
             self._stop_req.set()
 
-    def _update_sidecar(self, state: str | None = None) -> None:
+    def _update_sidecar(self, state: str | None = None) -> bool:
+        """Write the take's state file; False (logged) when it could not be written."""
         if state is not None:
             self._state.state = state
         self._state.elapsed = round(self.clock.elapsed(), 3)
@@ -527,7 +530,9 @@ class Recorder:
                 # The next start finds the take by its last state and finalizes it.
                 log.warning("no room to update the take's state file: %s", exc)
             else:
-                log.exception("could not update the take's state file")
+                log.warning("could not update the take's state file: %s", exc)
+            return False
+        return True
 
     def _control(self) -> None:
         try:
@@ -681,7 +686,16 @@ class Recorder:
         self._state.duration = round(duration, 4)
         self._state.stop_reason = reason
         self._state.notes = list(self.notes)
-        self._update_sidecar(state)
+        if not self._update_sidecar(state) and started:
+            # Never silent: the video is complete, but its state file still says it is
+            # being recorded, so the next start will check it as an interrupted take.
+            note = (
+                f"the take is saved, but its state file next to it could not be updated "
+                f"({sidecar.sidecar_path(self.output).name}); the next start checks the "
+                "take again and keeps it"
+            )
+            self.notes.append(note)
+            self._result.notes.append(note)
         if not started:
             with contextlib.suppress(OSError):
                 self.output.unlink()

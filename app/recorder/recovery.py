@@ -89,7 +89,15 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
                 dst.write(chunk)
                 remaining -= len(chunk)
         if keep_bytes and media.check_playable(truncated).playable:
-            shutil.copyfile(truncated, repaired)
+            # Cut the torn tail off the file itself: same file, same bytes before the cut,
+            # so an upload reading it (even from another process, even on Windows, where
+            # a file open elsewhere cannot be replaced) goes on with what it has.
+            with open(video, "r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                system.sync_file(fh.fileno())
+            check = media.check_playable(video)
+            repaired = truncated  # nothing to move into place
         else:
             try:
                 media.remux(truncated, repaired)
@@ -100,16 +108,17 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
                     exc,
                 )
                 shutil.copyfile(truncated, repaired)
-        check = media.check_playable(repaired)
-        if not check.playable:
-            raise RecordingError(
-                f"The recovered copy of {video.name} does not play: {'; '.join(check.errors)}.",
-                hint="The original file was left untouched.",
-            )
-        with open(repaired, "rb") as fh:
-            system.sync_file(fh.fileno())
-        system.private_file(repaired)
-        system.replace_file(repaired, video)
+        if repaired != truncated:
+            check = media.check_playable(repaired)
+            if not check.playable:
+                raise RecordingError(
+                    f"The recovered copy of {video.name} does not play: {'; '.join(check.errors)}.",
+                    hint="The original file was left untouched.",
+                )
+            with open(repaired, "rb") as fh:
+                system.sync_file(fh.fileno())
+            system.private_file(repaired)
+            system.replace_file(repaired, video)
     finally:
         for tmp in (truncated, repaired):
             with contextlib.suppress(OSError):

@@ -66,6 +66,9 @@ class CameraFormat:
     height: int
     fps: float
     note: str = ""
+    #: What the device really delivers, read back after opening, e.g. "MJPG 1280x720 30 fps
+    #: through MSMF" ("" for sources that are not devices).
+    delivered: str = ""
 
 
 FrameSink = Callable[[VideoFrame], None]

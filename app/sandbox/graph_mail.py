@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from app import system
+
 MAX_RECIPIENTS = 500
 
 MESSAGE_PROPERTIES = {
@@ -286,7 +288,7 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # Lone surrogates in client JSON must not crash the write: escape them.
     tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
-    tmp.replace(path)
+    system.replace_file(tmp, path)
 
 
 def _dumps(obj: Any) -> str:

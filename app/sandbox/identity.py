@@ -402,7 +402,7 @@ class IdentitySandbox:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
-        tmp.replace(path)
+        system.replace_file(tmp, path)
         return key
 
     def _load_state(self) -> _State:
@@ -435,7 +435,7 @@ class IdentitySandbox:
         path = self._dir / "state.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
-        tmp.replace(path)
+        system.replace_file(tmp, path)
 
     # ------------------------------------------------------------------ helpers
 

@@ -336,6 +336,12 @@ class DesktopApp(QObject):
             )
         elif action is Action.FREE_DISK_SPACE or action is Action.CHOOSE_FILE:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.recordings_dir())))
+        elif action is Action.ALLOW_DEVICE:
+            from app.ui import permissions  # noqa: PLC0415
+
+            kind = error.target if error is not None and error.target else "camera"
+            if not permissions.open_privacy_settings(kind):
+                self.window.open_settings("recording")
 
     def recover_takes(self) -> None:
         services = self.services

@@ -30,6 +30,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.CHECK_SENT_ITEMS: "Open history",
     Action.CONTACT_ADMIN: "Copy details for your administrator",
     Action.FREE_DISK_SPACE: "Open the recordings folder",
+    Action.ALLOW_DEVICE: "Open privacy settings",
 }
 
 LEVEL_ICONS = {"info": "check", "warning": "warning", "error": "error"}

@@ -70,9 +70,10 @@ def run(
     )
     # SIGTERM / SIGHUP / Ctrl+C quit like the Quit menu (the take is kept). Python runs
     # signal handlers only between bytecodes: a timer lets it in while Qt's loop runs.
-    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if signum is not None:
-            signal.signal(signum, lambda *_a: desktop.quit_now())
+    from app import system  # noqa: PLC0415
+
+    for signum in system.stop_signals():  # Ctrl+C, TERM, HUP; Ctrl+Break on Windows
+        signal.signal(signum, lambda *_a: desktop.quit_now())
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)

@@ -135,11 +135,31 @@ class Recording(QObject):
     # ------------------------------------------------------------------ monitor
 
     def start_monitor(self, camera: str, microphone: str, preset: str) -> None:
-        """Open the devices for the live picture and the meter (between takes)."""
-        from app.workflow.monitor import DeviceMonitor  # noqa: PLC0415 - OpenCV, PortAudio
+        """Open the devices for the live picture and the meter (between takes), once the
+        OS allows them (macOS asks the person first)."""
+        from app.ui import permissions  # noqa: PLC0415
 
         if self.active:
             return
+
+        def allowed(statuses: dict[str, str]) -> None:
+            denied = [kind for kind, value in statuses.items() if value == "denied"]
+            if self.active:
+                return
+            if denied:
+                from app.workflow.monitor import DeviceProblem  # noqa: PLC0415
+
+                self.stop_monitor()
+                for kind in denied:
+                    self.device_problem.emit(DeviceProblem(kind, permissions.denied_error(kind)))
+                return
+            self._open_monitor(camera, microphone, preset)
+
+        permissions.request(permissions.kinds_needed(camera, microphone), self, allowed)
+
+    def _open_monitor(self, camera: str, microphone: str, preset: str) -> None:
+        from app.workflow.monitor import DeviceMonitor  # noqa: PLC0415 - OpenCV, PortAudio
+
         self.stop_monitor()
         monitor = DeviceMonitor(camera, microphone, preset=preset, on_event=self.bridge.post)
         self.monitor = monitor
@@ -156,11 +176,31 @@ class Recording(QObject):
     # ------------------------------------------------------------------ the take
 
     def record(self, options: TakeOptions) -> None:
-        """Start a take: devices, the Kaltura entry (for the link), countdown, recording."""
-        from app.workflow.take import TakeSession  # noqa: PLC0415
+        """Start a take: devices, the Kaltura entry (for the link), countdown, recording.
+
+        Where the OS guards the camera and microphone (macOS), it is asked first, on this
+        thread; a denied device fails the start with the privacy page to open."""
+        from app.ui import permissions  # noqa: PLC0415
 
         if self.active:
             return
+
+        def allowed(statuses: dict[str, str]) -> None:
+            denied = [kind for kind, value in statuses.items() if value == "denied"]
+            if self.active:
+                return
+            if denied:
+                self._set_state("failed")
+                self.failed.emit(permissions.denied_error(denied[0]))
+                return
+            self._record(options)
+
+        kinds = permissions.kinds_needed(options.camera, options.microphone)
+        permissions.request(kinds, self, allowed)
+
+    def _record(self, options: TakeOptions) -> None:
+        from app.workflow.take import TakeSession  # noqa: PLC0415
+
         self.stop_monitor()
         self.take, self.link, self.upload_error = None, None, ""
         self._set_state("starting")

@@ -471,11 +471,16 @@ class SettingsDialog(QDialog):
 
     def _devices_found(self, found: tuple[list[Any], list[Any]]) -> None:
         """Add the devices this computer has (after "Default", keeping the choice)."""
+        from app.ui.pages.record import current_choice  # noqa: PLC0415
+
         for combo, devices in zip((self.camera_combo, self.microphone_combo), found, strict=True):
-            chosen = combo.currentData()
+            saved = str(combo.currentData() or "")
+            chosen = current_choice(saved, devices)
             for i, d in enumerate(devices):
                 if combo.findData(str(d.id)) < 0:
                     combo.insertItem(1 + i, d.name or f"Device {d.id}", str(d.id))
+            if chosen != saved and combo.findData(saved) >= 0:
+                combo.removeItem(combo.findData(saved))  # "(not connected)": it is, elsewhere
             combo.setCurrentIndex(max(0, combo.findData(chosen)))
 
     # ------------------------------------------------------------------ email

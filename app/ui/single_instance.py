@@ -42,7 +42,8 @@ def server_name(user: str | None = None) -> str:
 
 def socket_path(name: str) -> Path | None:
     """The file a local server of ``name`` is on (None on Windows: named pipes are no files)."""
-    if sys.platform == "win32":
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform == "win32":
         return None
     path = Path(name)
     return path if path.is_absolute() else Path(QDir.tempPath()) / name
@@ -68,7 +69,8 @@ def send_to_running(argv: list[str], name: str | None = None) -> bool:
         pipe.waitForBytesWritten(CONNECT_MS)
         pipe.disconnectFromServer()
         return True
-    with socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_STREAM) as sock:
+    family: int = getattr(socket_mod, "AF_UNIX", -1)  # absent on Windows (path is None there)
+    with socket_mod.socket(family, socket_mod.SOCK_STREAM) as sock:
         sock.settimeout(CONNECT_MS / 1000)
         try:
             sock.connect(str(path))

@@ -123,6 +123,14 @@ def _recover_takes(services: Services, report: ReconcileReport, folders: Sequenc
             report.lost.append((take.video, exc.message))
             services.emit(Notice(exc.message, level="warning"))
             continue
+        except OSError as exc:  # held open by another program, a full disk: next start
+            message = (
+                f"{take.video.name} could not be recovered now ({exc.strerror or exc}); "
+                "it is kept and tried again at the next start."
+            )
+            report.lost.append((take.video, message))
+            services.emit(Notice(message, level="warning"))
+            continue
         report.recovered.append(RecoveredTake(take.video, state.duration or 0.0))
         services.emit(Notice(f"recovered {take.video.name} ({state.duration or 0.0:.1f} s)"))
 

@@ -55,7 +55,8 @@ def test_everything_the_app_writes_is_the_owners_only(
             assert _mode(path) & 0o077 == 0, f"{path} is {oct(_mode(path))}, not {oct(wanted)}"
             checked.append(path)
     names = {p.name for p in checked}
-    assert {"outbox.sqlite3", "vmsg.log", "settings.json"} <= names
+    assert {"outbox.sqlite3", "settings.json"} <= names
+    assert any(n.startswith("vmsg-") and n.endswith(".log") for n in names)
     assert any(n.startswith("settings.json.damaged-") for n in names)
     for own in (take, take.with_name(take.name + ".take.json")):
         assert _mode(own) == 0o600, f"{own} is {oct(_mode(own))}"

@@ -125,3 +125,41 @@ def test_tracebacks_are_redacted_too(
 def test_bad_format_strings_from_libraries_do_not_break_logging(log_file: Path) -> None:
     logging.getLogger("somelib").warning("%d widgets", "not-a-number")
     assert "widgets" in _read(log_file)
+
+
+def test_each_process_logs_to_its_own_file_and_old_ones_are_pruned(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "log"
+    folder.mkdir()
+    made = []
+    for i in range(25):
+        name = f"vmsg-20260101-0000{i:02d}-{dead.pid}{i:02d}.log"
+        made.append(folder / name)
+        (folder / name).write_text("x")
+        os.utime(folder / name, (1_000_000 + i, 1_000_000 + i))
+    (folder / (made[0].name + ".1")).write_text("rotated part of the oldest")
+    os.utime(folder / (made[0].name + ".1"), (999_999, 999_999))
+    running = folder / f"vmsg-20250101-000000-{os.getpid()}.log"  # oldest, but alive
+    running.write_text("mine")
+    os.utime(running, (1, 1))
+    other = folder / "notes.txt"
+    other.write_text("not a log of ours")
+    removed = logsetup.prune_logs(folder, keep=20)
+    left = {p.name for p in folder.iterdir()}
+    assert {p.name for p in made[5:]} <= left  # the 20 newest
+    assert not {p.name for p in made[:5]} & left and made[0].name + ".1" not in left
+    assert running.name in left and other.name in left
+    assert len(removed) == 6
+
+
+def test_setup_uses_this_processs_own_file() -> None:
+    from app import paths
+
+    path = logsetup.setup()
+    logging.getLogger("app.test").info("hello")
+    assert path == paths.log_path() and "hello" in path.read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ from typing import Any
 
 import av
 
+from app import system
 from app.sandbox.kaltura import uploads as up
 from app.sandbox.kaltura.errors import KS_INVALID_TYPE, api_error, invalid_ks
 from app.sandbox.kaltura.ks import KS
@@ -360,7 +361,7 @@ class Entries:
             source = self.uploads.data_path(token_id)
             name = f"source-{secrets.token_hex(4)}.bin"
             if source.exists():
-                source.replace(dest_dir / name)
+                system.replace_file(source, dest_dir / name)
             else:
                 (dest_dir / name).write_bytes(b"")
             for old in dest_dir.iterdir():

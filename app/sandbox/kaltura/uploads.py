@@ -18,21 +18,20 @@ import contextlib
 import os
 import secrets
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import portalocker
+
+from app import system
 from app.sandbox.kaltura.errors import api_error
 from app.sandbox.kaltura.ks import KS
 from app.sandbox.kaltura.sessions import Call
 from app.sandbox.kaltura.store import Store, safe_id
 from app.sandbox.kaltura.wire import field_int, field_str, int_list
-
-if sys.platform != "win32":
-    import fcntl
 
 PENDING, PARTIAL_UPLOAD, FULL_UPLOAD, CLOSED, TIMED_OUT, DELETED = range(6)
 MAX_RESUME_SECONDS = 7 * 24 * 3600  # upload_token_max_resume_time
@@ -104,17 +103,16 @@ class Uploads:
 
     @contextlib.contextmanager
     def _file_lock(self, token_id: str) -> Iterator[None]:
-        if sys.platform == "win32":  # the in-process lock alone
-            yield
-            return
+        """Across processes sharing the data folder, on every OS (portalocker: flock on
+        POSIX, LockFileEx on Windows)."""
         path = self.token_dir(token_id) / ".lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a+b") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            portalocker.lock(f, portalocker.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                portalocker.unlock(f)
 
     def size(self, token_id: str) -> int:
         try:
@@ -303,8 +301,9 @@ class Uploads:
         """Move the request's temp file to ``dest`` (same filesystem), else copy it."""
         name = getattr(stream, "name", None)
         if isinstance(name, str) and Path(name).is_file():
-            stream.flush()
-            Path(name).replace(dest)
+            # Closed before the move: Windows refuses to rename a file that is open.
+            stream.close()
+            system.replace_file(Path(name), dest)
             return
         with open(dest, "wb") as f:
             _copy_into(stream, f, 0)

@@ -52,13 +52,27 @@ def size_text(n: int) -> str:
 
 
 def device_label(spec: str) -> str:
-    """A device spec from the settings file in words."""
+    """A device choice that is not among the devices found, in words."""
+    from app.recorder import devices  # noqa: PLC0415 - no media library at import
+
     head, _, options = spec.partition(":")
     if head == "synthetic":
         return f"Test device ({options.replace('=', ' ')})" if options else "Test device"
     if spec.isdigit():
         return f"Camera or microphone {spec}"
-    return spec
+    parsed = devices.parse_id(spec)
+    return f"{parsed[1]} (not connected)" if parsed else spec
+
+
+def current_choice(saved: str, found: list[Any]) -> str:
+    """The id of the device ``saved`` names among those ``found`` now (found by name when
+    the OS numbers its devices differently), else ``saved`` itself."""
+    from app.recorder import devices  # noqa: PLC0415
+
+    if not saved or saved.split(":", maxsplit=1)[0] in ("synthetic", "none", "file"):
+        return saved
+    match = devices.find(saved, found)
+    return match.id if match is not None else saved
 
 
 class DevicePickers(QWidget):
@@ -117,8 +131,8 @@ class DevicePickers(QWidget):
             self.microphone.addItem("Test tone (no microphone needed)", "synthetic")
             self.microphone.addItem("No sound", "none")
             for combo, value in (
-                (self.camera, rec.camera),
-                (self.microphone, rec.microphone),
+                (self.camera, current_choice(rec.camera, cameras)),
+                (self.microphone, current_choice(rec.microphone, microphones)),
                 (self.preset, rec.preset),
                 (self.countdown, rec.countdown_seconds),
             ):
@@ -368,7 +382,14 @@ class RecordPage(QWidget):
         from app.recorder.events import DiskSpaceLow  # noqa: PLC0415
 
         level = "error" if isinstance(event, DiskSpaceLow) and event.stopping else "warning"
-        self.health_banner.show_message(event.message or event.kind, level)
+        actions: list[tuple[str, Any]] = []
+        if getattr(event, "denied", False):  # a microphone the OS gives only zeros
+            from app.ui import permissions  # noqa: PLC0415
+
+            actions.append(
+                ("Open privacy settings", lambda: permissions.open_privacy_settings("microphone"))
+            )
+        self.health_banner.show_message(event.message or event.kind, level, actions=actions)
 
     def on_recording_device_problem(self, problem: Any) -> None:
         error = problem.error

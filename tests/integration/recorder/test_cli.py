@@ -46,11 +46,14 @@ def test_record_with_fps_and_size(tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--camera", "nosuch"], "Unknown camera 'nosuch'"),
+        (["--camera", "nosuch"], "The camera 'nosuch' is not connected"),
         (["--camera", "7", "--mic", "none"], "No camera found at /dev/video7"),
         (["--camera", "file:/no/such.mp4", "--mic", "none"], "does not exist"),
         (["--camera", "synthetic", "--mic", "synthetic:skew=fast"], "skew 'fast' is not a number"),
-        (["--camera", "synthetic", "--mic", "nosuchmic"], "No microphone found"),
+        (
+            ["--camera", "synthetic", "--mic", "nosuchmic"],
+            "The microphone 'nosuchmic' is not connected",
+        ),
     ],
 )
 def test_bad_devices_get_clear_messages(
@@ -114,3 +117,69 @@ def test_devices_test_reports_problems(capsys: pytest.CaptureFixture[str]) -> No
 def test_recover_with_nothing_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "record", "--recover", "-o", str(tmp_path / "x.mp4"))
     assert code == 0 and json.loads(out)["recovered"] == []
+
+
+@pytest.mark.needs_audio
+def test_devices_lists_each_camera_and_microphone_once_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.recorder import devices
+
+    clip = tmp_path / "clip.mp4"
+    code, _, err = run(capsys, "record", "-o", str(clip), "--camera", "synthetic", "--mic", "none",
+                       "--seconds", "1", "--preset", "480p")  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(capsys, "devices", "--camera", f"file:{clip}")
+    assert code == 0, err
+    listing = json.loads(out.strip().splitlines()[-1])
+    if not listing["microphones"]:
+        pytest.skip("no PulseAudio input here (the test runner starts one: dev.sh test)")
+    for kind in ("cameras", "microphones"):
+        names = [d["name"] for d in listing[kind]]
+        ids = [d["id"] for d in listing[kind]]
+        assert len(names) == len(set(names)), f"{kind} listed twice: {names}"
+        assert len(ids) == len(set(ids))
+    assert [d["name"] for d in listing["cameras"]].count("clip.mp4") == 1
+    assert len({d["backend"] for d in listing["microphones"]}) == 1  # one host API only
+    assert "clip.mp4" in err and "id: " in err
+    # Every id listed chooses that very device.
+    for d in listing["microphones"]:
+        mic = devices.make_microphone(d["id"])
+        assert mic.device == d["index"]
+    first = listing["microphones"][0]
+    code, out, err = run(capsys, "devices", "--test", "--camera", f"file:{clip}", "--mic",
+                         first["id"], "--seconds", "1")  # fmt: skip
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["microphone"] == first["name"] and report["audio_blocks"] > 0, err
+
+
+def test_a_microphone_giving_only_zeros_on_macos_is_reported_as_denied() -> None:
+    from app.recorder.preflight import preflight
+    from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone
+
+    report = preflight(SyntheticCamera(), SyntheticMicrophone(level="silent"), seconds=1,
+                       platform="darwin")  # fmt: skip
+    assert report.denied == ["microphone"]
+    assert any("not allowed" in p and "Privacy & Security" in p for p in report.problems)
+    linux = preflight(SyntheticCamera(), SyntheticMicrophone(level="silent"), seconds=1,
+                      platform="linux")  # fmt: skip
+    assert linux.denied == [] and any("muted" in p for p in linux.problems)
+
+
+@pytest.mark.needs_audio
+def test_a_microphone_list_can_be_read_again_without_restarting() -> None:
+    """PortAudio reads its device list once; a rescan restarts it (for a microphone
+    plugged in since), but never while a stream is open."""
+    from app.recorder import devices, microphone
+
+    first = devices.list_microphones()
+    if not first:
+        pytest.skip("no PulseAudio input here (the test runner starts one: dev.sh test)")
+    mic = devices.make_microphone(first[0].id)
+    mic.open()
+    try:
+        assert microphone.rescan() is False  # a stream is open: not cut off
+    finally:
+        mic.stop()
+    assert microphone.rescan() is True
+    assert [d.id for d in devices.list_microphones(rescan=True)] == [d.id for d in first]

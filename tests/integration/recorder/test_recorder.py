@@ -295,3 +295,26 @@ def test_a_disk_that_fills_during_the_take_keeps_every_complete_second(
     assert 1.0 <= result.duration < 30.0
     state = sidecar.read_state(path)
     assert state.state == "recovered" and state.duration == pytest.approx(result.duration)
+
+
+def test_a_final_state_file_that_cannot_be_written_is_said_not_swallowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program holds the state file at the end of the take (Windows: antivirus, the
+    indexer): the take is complete, and the person is told its state file lags behind."""
+    from app import system
+
+    real = system.replace_file
+
+    def held_at_the_end(src: Path, dst: Path, **kw: Any) -> None:
+        if dst.name.endswith(".take.json") and b'"final"' in Path(src).read_bytes():
+            raise system.ReplaceFailed(13, f"could not replace {dst} (another program has it open)")
+        real(src, dst, **kw)
+
+    monkeypatch.setattr(system, "replace_file", held_at_the_end)
+    path = tmp_path / "take.mp4"
+    result, _ = record(path, 1.0)
+    assert result.state == "final"
+    assert any("state file" in n and "could not be updated" in n for n in result.notes)
+    assert media.check_playable(path).playable
+    assert sidecar.read_state(path).state == "recording"  # what the next start will check

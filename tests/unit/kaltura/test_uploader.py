@@ -63,3 +63,30 @@ def test_unknown_keys_are_ignored_when_loading(tmp_path: Path) -> None:
     assert UploadState.from_json(data).job_id == "j1"
     with pytest.raises(ValueError):
         UploadState.from_json({**data, "version": 2})
+
+
+def test_a_job_another_running_process_runs_is_left_to_it(tmp_path: Path) -> None:
+    """Two processes (the desktop app and a command) never run the same upload: a job is
+    resumed only once the process running it is gone."""
+    import subprocess
+    import sys
+
+    from app import system
+    from app.kaltura.uploader import Uploader
+
+    (tmp_path / "v.mp4").write_bytes(b"\0" * 4096)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        other = system.ProcessId(child.pid, system._start_time(child.pid))
+        st = _state(tmp_path)
+        st.runner = str(other)
+        UploadStore(tmp_path / "uploads").save(st)
+        uploader = Uploader(None, state_dir=tmp_path / "uploads")  # type: ignore[arg-type]
+        assert uploader.resume_pending(start=False) == []
+    finally:
+        child.kill()
+        child.wait()
+    jobs = uploader.resume_pending(start=False)
+    assert [j.job_id for j in jobs] == ["j1"]
+    (saved,) = UploadStore(tmp_path / "uploads").load_all()
+    assert saved.runner == uploader.runner == str(system.this_process())

@@ -9,6 +9,7 @@ what :class:`SignIn` passes to MSAL on those platforms through a recording stand
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -141,6 +142,26 @@ def test_sandbox_turns_off_instance_discovery_and_the_broker() -> None:
 )
 def test_method_choice(platform: str, env: dict[str, str], device: bool, expected: str) -> None:
     assert auth.choose_method(platform=platform, environ=env, device_code=device) == expected
+
+
+@pytest.mark.parametrize("platform", ["win32", "darwin"])
+def test_without_the_broker_runtime_the_browser_signs_in(platform: str) -> None:
+    """No pymsalruntime for this machine (an Intel Mac): the browser with the app's own
+    cancellable receiver, and MSAL is not told to use a broker it cannot load."""
+    assert auth.choose_method(platform=platform, environ={}, broker_available=False) == "browser"
+    config = auth.SignInConfig(profile="Contoso", authority="organizations", client_id="c")
+    kwargs = auth.app_kwargs(config, platform=platform, broker_available=False)
+    assert not any(k.startswith("enable_broker") for k in kwargs)
+    assert auth.app_kwargs(config, platform=platform, broker_available=True)
+
+
+def test_the_broker_runtime_is_detected_on_this_machine() -> None:
+    import importlib.util
+
+    present = importlib.util.find_spec("pymsalruntime") is not None
+    assert auth.broker_runtime_available() is present
+    if sys.platform.startswith("linux"):
+        assert auth.choose_method(platform=sys.platform, environ={"DISPLAY": ":0"}) == "browser"
 
 
 def test_scopes_are_exact_and_never_reserved() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.errors import Action
 from app.microsoft import token_cache as tc
 
 
@@ -124,3 +125,54 @@ def test_doctor_check_explains_missing_storage(monkeypatch: pytest.MonkeyPatch) 
     assert "allow_plaintext_token_cache" in refused.fix
     allowed = tc.doctor_check("p", allow_plaintext=True)
     assert allowed.status == "warn" and "NOT encrypted" in allowed.value
+
+
+class KeychainError(Exception):
+    """The name and shape of msal_extensions.osx.KeychainError (macOS only)."""
+
+    def __init__(self, exit_status: int) -> None:
+        super().__init__(f"keychain error {exit_status}")
+        self.exit_status = exit_status
+
+
+def _store_that_fails(error: Exception) -> type[FakeEncrypted]:
+    class Failing(FakeEncrypted):
+        def __init__(self, location: str) -> None:
+            super().__init__(location)
+            self.data = '{"Account": {"a": {"home_account_id": "a"}}}'
+            self.saves = 0
+
+        def save(self, content: str) -> None:
+            self.saves += 1
+            super().save(content)
+
+        def load(self) -> str:
+            raise error
+
+    return Failing
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KeychainError(-25308),  # errSecInteractionNotAllowed: the keychain is locked
+        KeychainError(-128),  # userCanceledErr: "Deny" clicked
+        TimeoutError("lock file held by another process"),
+    ],
+)
+def test_a_locked_or_denied_store_keeps_the_sign_in(error: Exception) -> None:
+    """A "Deny" click or a locked keychain is "not now": the cache is never reset for it
+    (that would sign the person out), and the error says what to do."""
+    factory = _store_that_fails(error)
+    with pytest.raises(tc.TokenCacheLocked) as info:
+        tc.TokenCacheStore("p", persistence_factory=factory)
+    assert "locked, or access to it was refused" in info.value.message
+    assert info.value.action is Action.RETRY and info.value.hint
+
+
+def test_a_cache_that_cannot_be_decrypted_is_reset() -> None:
+    from msal_extensions.persistence import PersistenceDecryptionError
+
+    factory = _store_that_fails(PersistenceDecryptionError(err_no=13, message="bad data"))
+    store = tc.TokenCacheStore("p", persistence_factory=factory)
+    assert store.was_reset and store.persistence.saves == 1

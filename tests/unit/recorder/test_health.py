@@ -12,9 +12,9 @@ from app.recorder.events import (
 from app.recorder.health import CameraHealth, MicrophoneHealth, dbfs
 
 
-def run_mic(signal: np.ndarray, seconds: float) -> list[RecorderEvent]:
+def run_mic(signal: np.ndarray, seconds: float, platform: str = "linux") -> list[RecorderEvent]:
     events: list[RecorderEvent] = []
-    health = MicrophoneHealth(events.append, lambda t: t)
+    health = MicrophoneHealth(events.append, lambda t: t, platform=platform)
     block = 480
     for k in range(int(seconds * 100)):
         health.feed(signal[:block].astype(np.float32), k * 0.01, 48000)
@@ -34,6 +34,26 @@ def test_silence_is_reported_after_three_seconds_only() -> None:
     silent = [e for e in run_mic(np.zeros(480), 3.5) if isinstance(e, MicSilent)]
     assert len(silent) == 1 and silent[0].seconds >= 3.0
     assert "silent" in silent[0].message
+
+
+def test_exact_zeros_on_macos_and_windows_are_a_permission_problem() -> None:
+    for platform, page in (("darwin", "Privacy & Security > Microphone"),
+                           ("win32", "Privacy & security > Microphone")):  # fmt: skip
+        silent = [e for e in run_mic(np.zeros(480), 3.5, platform) if isinstance(e, MicSilent)]
+        assert len(silent) == 1 and silent[0].denied
+        assert "not allowed" in silent[0].message and page in silent[0].message
+        assert "muted" not in silent[0].message
+
+
+def test_near_silence_is_a_mute_even_where_zeros_mean_denied() -> None:
+    hiss = np.random.default_rng(2).standard_normal(480) * 10 ** (-90 / 20)  # a muted mic
+    silent = [e for e in run_mic(hiss, 3.5, "darwin") if isinstance(e, MicSilent)]
+    assert len(silent) == 1 and not silent[0].denied and "muted" in silent[0].message
+
+
+def test_exact_zeros_on_linux_are_a_mute() -> None:
+    silent = [e for e in run_mic(np.zeros(480), 3.5, "linux") if isinstance(e, MicSilent)]
+    assert len(silent) == 1 and not silent[0].denied and "muted" in silent[0].message
 
 
 def test_quiet_but_not_silent_is_fine() -> None:

@@ -44,6 +44,28 @@ def test_interrupted_take_is_listed_and_finalized(make_take: MakeTake) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".take.json"]
 
 
+def test_a_take_being_uploaded_is_cut_in_place_and_an_open_reader_goes_on(
+    make_take: MakeTake,
+) -> None:
+    """keep_bytes (an upload of it is pending): the same file is cut at its last complete
+    fragment, never replaced, so an uploader holding it open (Windows refuses to replace
+    such a file) keeps reading the very bytes it sent before."""
+    path = make_take(4.0)
+    interrupted(path, dead_pid())
+    end, _pairs = media.complete_fragments_end(path)
+    before = path.read_bytes()[:end]
+    inode = path.stat().st_ino
+    with open(path, "rb") as uploader:
+        head = uploader.read(1000)
+        state = recovery.finalize(recovery.find_recoverable(path.parent)[0], keep_bytes=True)
+        rest = uploader.read()
+    assert state.state == "recovered" and state.duration == pytest.approx(2.0, abs=0.05)
+    assert path.stat().st_ino == inode
+    assert path.read_bytes() == before == head + rest
+    assert media.check_playable(path).playable
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".take.json"]
+
+
 def test_a_take_of_a_running_recorder_is_not_touched(make_take: MakeTake) -> None:
     path = make_take(3.0)
     interrupted(path, os.getpid())
