@@ -165,6 +165,14 @@ class SoundDeviceMicrophone:
 
     def open(self) -> None:
         sd = _sounddevice()
+        # Under the lock rescan() takes: PortAudio is never restarted between reading the
+        # device and opening its stream.
+        with _streams_lock:
+            self._stream = self._open_stream(sd)
+            global _open_streams  # noqa: PLW0603
+            _open_streams += 1
+
+    def _open_stream(self, sd: Any) -> Any:
         try:
             info: Any = sd.query_devices(self.device, kind="input")
         except (ValueError, sd.PortAudioError) as exc:
@@ -180,7 +188,7 @@ class SoundDeviceMicrophone:
                 hint="Choose an input device (one that has input channels).",
             )
         try:
-            stream = sd.InputStream(
+            return sd.InputStream(
                 samplerate=self.sample_rate,
                 channels=1,
                 dtype="float32",
@@ -199,8 +207,6 @@ class SoundDeviceMicrophone:
                 f"The microphone '{self.name}' could not be opened: {exc}.",
                 hint=_privacy_hint(),
             ) from exc
-        self._stream = stream
-        _stream_opened(+1)
 
     def start(self, on_block: AudioSink, on_lost: LostSink) -> None:
         if self._stream is None:

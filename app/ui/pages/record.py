@@ -257,6 +257,7 @@ class RecordPage(QWidget):
         self._timer.setInterval(250)
         self._timer.timeout.connect(self.on_timer_timeout)
         self._devices_listed = False
+        self._shown = False  # between activate() and deactivate()
 
         rec = self.recording
         rec.state_changed.connect(self.on_recording_state_changed)
@@ -275,14 +276,28 @@ class RecordPage(QWidget):
     # ------------------------------------------------------------------ life
 
     def activate(self) -> None:
-        """The page is shown: list devices once, start the live picture."""
-        if not self._devices_listed:
-            self._devices_listed = True
-            self.app.tasks.run("list devices", _list_devices, on_done=self._devices_found)
+        """The page is shown: list the devices (again: one may have been plugged in since),
+        then start the live picture. PortAudio re-reads its list only while no stream is
+        open, so the list comes first and the monitor's stream after it."""
+        self._shown = True
         idle = not self.recording.active and self.recording.state != "finished"
         if idle and self.recording.monitor is None:
-            self.start_monitor()
+            self._devices_listed = True
+            self.app.tasks.run(
+                "list devices",
+                lambda cancel: _list_devices(cancel, rescan=True),
+                on_done=self._devices_found_then_monitor,
+            )
+        elif not self._devices_listed:
+            self._devices_listed = True
+            self.app.tasks.run("list devices", _list_devices, on_done=self._devices_found)
         self.update_controls()
+
+    def _devices_found_then_monitor(self, found: tuple[list[Any], list[Any]]) -> None:
+        self._devices_found(found)
+        idle = not self.recording.active and self.recording.state != "finished"
+        if idle and self.recording.monitor is None and self._shown:
+            self.start_monitor()
 
     def reset(self) -> None:
         """A new video: forget the last take's link, warnings and messages."""
@@ -294,6 +309,7 @@ class RecordPage(QWidget):
         self.banner.hide()
 
     def deactivate(self) -> None:
+        self._shown = False
         if not self.recording.active:
             self.recording.stop_monitor()
 
@@ -480,7 +496,7 @@ class RecordPage(QWidget):
         self.update_status()
 
 
-def _list_devices(_cancel: Any) -> tuple[list[Any], list[Any]]:
+def _list_devices(_cancel: Any, *, rescan: bool = False) -> tuple[list[Any], list[Any]]:
     from app.recorder import devices  # noqa: PLC0415
 
     cameras, microphones = [], []
@@ -489,7 +505,7 @@ def _list_devices(_cancel: Any) -> tuple[list[Any], list[Any]]:
     except Exception:  # a broken driver must not keep the pickers empty
         log.info("listing cameras failed", exc_info=True)
     try:
-        microphones = devices.list_microphones()
+        microphones = devices.list_microphones(rescan=rescan)
     except Exception:
         log.info("listing microphones failed", exc_info=True)
     return cameras, microphones
