@@ -49,6 +49,27 @@ class _ErrorRecords(logging.Handler):
         return out
 
 
+#: What each service marker needs, and why it is Linux only: dev.sh test and .ci/run start
+#: these services privately (scripts/with-test-services.sh). Elsewhere a marked test skips
+#: with this reason, and never touches the real Credential Manager or Keychain.
+LINUX_SERVICES = {
+    "needs_audio": "needs the private PulseAudio null sink that dev.sh test starts (Linux)",
+    "needs_display": "needs the private Xvfb display that dev.sh test starts (Linux)",
+    "needs_keyring": "needs the private Secret Service that dev.sh test starts (Linux); "
+    "never the real Credential Manager or Keychain",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if sys.platform.startswith("linux"):
+        return
+    for item in items:
+        for marker, reason in LINUX_SERVICES.items():
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break
+
+
 @pytest.fixture(autouse=True)
 def _error_logs_fail_the_test() -> Iterator[_ErrorRecords]:
     handler = _ErrorRecords()

@@ -175,6 +175,7 @@ class KalturaProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            encoding="utf-8",  # the child writes UTF-8 JSON whatever the code page
         )  # fmt: skip
         assert self.proc.stdout is not None
         self.manifest: dict[str, Any] = json.loads(self.proc.stdout.readline())

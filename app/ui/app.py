@@ -432,9 +432,10 @@ class DesktopApp(QObject):
         if self.hotkey is not None:
             self.hotkey.close()
         services = self.services
+        # Cancelled tasks end with the services still open (a history load, a search);
+        # what waits on the services themselves (a sign-in, a send) ends when they close.
+        self.tasks.cancel_all(timeout=3.0)
         if services is not None:
-            for task in self.tasks.running():
-                task.cancel.set()
             services.close()
         self.tasks.shutdown()
         self.tray.hide()

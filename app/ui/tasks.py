@@ -67,11 +67,14 @@ class Task(QObject):
 
 
 class _Runnable(QRunnable):
-    def __init__(self, task: Task, fn: Callable[[threading.Event], Any]) -> None:
+    def __init__(
+        self, task: Task, fn: Callable[[threading.Event], Any], closing: threading.Event
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self.task = task
         self.fn = fn
+        self.closing = closing
 
     def run(self) -> None:
         task = self.task
@@ -81,8 +84,13 @@ class _Runnable(QRunnable):
             log.info("%s: %s", task.name, exc.message)
             self._emit(task.failed, exc)
         except Exception:
-            # A bug: the crash handler logs it and shows the dialog on the GUI thread.
-            crash.handle(*sys.exc_info())
+            if self.closing.is_set() and task.cancel.is_set():
+                # Cut off by quitting (what it used was being closed): the app is going
+                # away, so no dialog; the log keeps the details.
+                log.warning("%s ended by quitting", task.name, exc_info=True)
+            else:
+                # A bug: the crash handler logs it and shows the dialog on the GUI thread.
+                crash.handle(*sys.exc_info())
             self._emit(task.failed, None)
         else:
             self._emit(task.done, result)
@@ -105,6 +113,8 @@ class Tasks(QObject):
         self.pool.setMaxThreadCount(max_threads)
         self._tasks: set[Task] = set()
         self._lock = threading.Lock()
+        #: Set once the app quits: tasks are cancelled and what they use is closing.
+        self.closing = threading.Event()
 
     def run(
         self,
@@ -124,7 +134,7 @@ class Tasks(QObject):
         task.finished.connect(lambda: self._forget(task))
         with self._lock:
             self._tasks.add(task)
-        self.pool.start(_Runnable(task, fn))
+        self.pool.start(_Runnable(task, fn, self.closing))
         return task
 
     def _forget(self, task: Task) -> None:
@@ -136,8 +146,14 @@ class Tasks(QObject):
         with self._lock:
             return [t for t in self._tasks if t.running]
 
-    def shutdown(self, timeout: float = 15.0) -> bool:
-        """Cancel every task and wait for the pool; True when everything ended."""
+    def cancel_all(self, timeout: float = 0.0) -> bool:
+        """The app is quitting: cancel every task and give them ``timeout`` seconds to end
+        while what they use is still open. True when none is left."""
+        self.closing.set()
         for task in self.running():
             task.cancel.set()
         return bool(self.pool.waitForDone(int(timeout * 1000)))
+
+    def shutdown(self, timeout: float = 15.0) -> bool:
+        """Cancel every task and wait for the pool; True when everything ended."""
+        return self.cancel_all(timeout)

@@ -64,6 +64,9 @@ def test_every_command_is_built() -> None:
     assert unbuilt == []
 
 
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="only a Linux session can lack a display"
+)
 def test_the_desktop_app_without_a_display_says_so_and_exits_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -99,11 +102,21 @@ def test_help_and_version_import_no_media_or_network_library() -> None:
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def _installed_script(name: str) -> str:
+    """Where pip put a console script (``Scripts\\vmsg.exe`` on Windows)."""
+    import shutil
+    import sysconfig
+
+    found = shutil.which(name, path=sysconfig.get_path("scripts")) or shutil.which(name)
+    assert found, f"{name} is not installed next to this Python"
+    return found
+
+
 def test_python_dash_m_app_is_vmsg() -> None:
     assert (
         run_vmsg("--version").stdout
         == subprocess.run(
-            [str(Path(sys.executable).parent / "vmsg"), "--version"],
+            [_installed_script("vmsg"), "--version"],
             capture_output=True,
             text=True,
             check=False,

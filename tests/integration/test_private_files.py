@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="POSIX modes; on Windows the user's profile ACL keeps these private",
+)
 def test_everything_the_app_writes_is_the_owners_only(
     sandbox: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,7 +4,6 @@ and Ctrl+C (SIGINT) stops cleanly with a final file and a JSON summary."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.recorder import media, recovery, sidecar
+from tests.helpers import posix_signals
 
 STARTED = "recording (Ctrl+C to stop)"
 
@@ -44,7 +44,7 @@ def kill_trial(path: Path, after: float) -> dict[str, float]:
     proc, started = start_recording(path)
     time.sleep(after)
     elapsed = time.monotonic() - started
-    os.kill(proc.pid, signal.SIGKILL)
+    proc.kill()  # SIGKILL; TerminateProcess on Windows
     proc.communicate()
     before = media.check_playable(path)
     assert before.playable, before.errors
@@ -65,15 +65,14 @@ def test_kill_9_keeps_all_but_the_last_gop(tmp_path: Path, seed: int) -> None:
     kill_trial(tmp_path / f"kill{seed}.mp4", after)
 
 
-@pytest.mark.parametrize(
-    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
-)
-def test_a_stop_signal_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+@posix_signals
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_stops_cleanly(tmp_path: Path, name: str) -> None:
     """Ctrl+C, a logout (SIGHUP) or a system shutdown (SIGTERM) all end the take cleanly."""
     path = tmp_path / "int.mp4"
     proc, started = start_recording(path)
     time.sleep(2.2)
-    proc.send_signal(sig)
+    proc.send_signal(getattr(signal, name))
     out, err = proc.communicate(timeout=30)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, err

@@ -149,11 +149,14 @@ def _start_cli(data_dir: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Windows: its own console process group, so Ctrl+Break reaches it alone.
+        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )
 
 
 def _stop_cli(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
+    # Ctrl+C; on Windows Ctrl+Break, the only stop another process can send there.
+    proc.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGINT))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import plistlib
 import shlex
-import stat
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from app import autostart
 from app.errors import SettingsError
+from tests.helpers import assert_mode
 
 AWKWARD = [
     "/opt/Video Messaging/bin/video messaging",
@@ -61,7 +61,7 @@ def test_linux_enable_writes_an_owner_only_desktop_entry() -> None:
     path = autostart_file()
     assert autostart.is_enabled(platform="linux")
     assert autostart.describe(platform="linux") == str(path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert_mode(path, 0o600)
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "[Desktop Entry]"
     assert "Type=Application" in lines
@@ -74,7 +74,9 @@ def test_linux_command_round_trips_with_spaces_quotes_and_specials() -> None:
     autostart.enable(AWKWARD, platform="linux")
     assert autostart.registered_command(platform="linux") == AWKWARD
     exec_line = next(
-        line for line in autostart_file().read_text().splitlines() if line.startswith("Exec=")
+        line
+        for line in autostart_file().read_text(encoding="utf-8").splitlines()
+        if line.startswith("Exec=")
     )
     # Quoted per the Desktop Entry spec: % doubled, " ` $ \ escaped inside quotes, and the
     # string-level backslash escaping applied on top (so one \ in an argument is \\\\).
@@ -107,7 +109,7 @@ def test_glib_reads_the_entry_back_as_the_same_command() -> None:
 def test_linux_entry_turned_off_by_the_desktop_counts_as_off() -> None:
     autostart.enable(["/usr/bin/video-messaging"], platform="linux")
     path = autostart_file()
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     path.write_text(
         text.replace("X-GNOME-Autostart-enabled=true", "X-GNOME-Autostart-enabled=false")
     )
@@ -232,7 +234,7 @@ def test_macos_enable_writes_a_launch_agent_that_runs_at_load(tmp_path: Path) ->
     autostart.enable(AWKWARD, platform="darwin", home=tmp_path)
     path = tmp_path / "Library" / "LaunchAgents" / f"{autostart.LAUNCH_AGENT_LABEL}.plist"
     assert autostart.describe(platform="darwin", home=tmp_path) == str(path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert_mode(path, 0o600)
     agent = plistlib.loads(path.read_bytes())
     assert agent["Label"] == autostart.LAUNCH_AGENT_LABEL
     assert agent["ProgramArguments"] == AWKWARD
@@ -276,7 +278,9 @@ def test_default_command_of_a_frozen_build_is_the_executable(
 
 def test_enable_without_a_command_registers_the_default() -> None:
     autostart.enable(platform="linux")
-    assert autostart.registered_command(platform="linux") == autostart.default_command()
+    assert autostart.registered_command(platform="linux") == autostart.default_command(
+        platform="linux"
+    )
 
 
 def test_an_unsupported_system_says_so() -> None:

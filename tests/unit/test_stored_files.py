@@ -10,7 +10,6 @@ but its own error with a message for the user.
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from app.kaltura.upload_state import UploadState, UploadStore
 from app.mail.outbox import Outbox
 from app.recorder import recovery, sidecar
 from app.sandbox.kaltura.store import Store
+from tests.helpers import assert_mode
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -76,7 +76,7 @@ def test_settings(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None
         kept = list(folder.glob("settings.json.damaged-*"))
         assert kept == [first.backup]  # one backup per damaged version, not per run
         assert first.backup.read_bytes() == data
-        assert stat.S_IMODE(first.backup.stat().st_mode) == 0o640  # the original's mode
+        assert_mode(first.backup, 0o640)  # the original's mode
 
 
 @FUZZ

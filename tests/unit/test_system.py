@@ -64,7 +64,7 @@ def test_replace_waits_out_a_brief_holder(tmp_path: Path) -> None:
         timer.start()
         system.replace_file(new, target)  # retried until the holder let go
         timer.join()
-    assert target.read_text() == "new" and not new.exists()
+    assert target.read_text(encoding="utf-8") == "new" and not new.exists()
 
 
 def test_replace_fails_loudly_and_keeps_both_files_when_held_throughout(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_replace_fails_loudly_and_keeps_both_files_when_held_throughout(tmp_path
     new.write_text("new")
     with _held(target), pytest.raises(system.ReplaceFailed, match="another program has it open"):
         system.replace_file(new, target, attempts=3, delay=0.01)
-    assert target.read_text() == "old" and new.read_text() == "new"
+    assert target.read_text(encoding="utf-8") == "old" and new.read_text(encoding="utf-8") == "new"
 
 
 def test_write_private_leaves_no_temp_file_when_the_target_is_held(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_write_private_leaves_no_temp_file_when_the_target_is_held(tmp_path: Pat
     target.write_text("{}")
     with _held(target), pytest.raises(system.ReplaceFailed):
         system.write_private(target, b'{"a": 1}')
-    assert target.read_text() == "{}"
+    assert target.read_text(encoding="utf-8") == "{}"
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]
 
 
@@ -135,7 +135,8 @@ from app import system
 system.stop_on_signals()
 print("ready", flush=True)
 try:
-    time.sleep(30)
+    for _ in range(300):  # short waits: on Windows only SIGINT cuts a long sleep short
+        time.sleep(0.1)
 except KeyboardInterrupt as exc:
     print("stopped cleanly by", exc, flush=True)
     sys.exit(130)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from app import paths
 from tests.fixtures.sandbox_kaltura import KalturaServer, write_mp4
 from tests.integration.kaltura.conftest import write_fmp4
 
@@ -93,8 +94,8 @@ def test_the_same_command_resumes_an_interrupted_upload(
     video = write_fmp4(tmp_path / "long.mp4", seconds=8)  # ~5 MB: three 2 MB chunks
     size = video.stat().st_size
     kaltura_server.faults.configure(upload_bytes_per_s=size / 4)  # ~4 s to upload
-    home = Path(cli_env.get("XDG_DATA_HOME", ""))
-    assert home.is_dir()  # isolated by tests/conftest.py
+    home = paths.data_dir()  # isolated by tests/conftest.py (XDG, or VMSG_HOME off Linux)
+    assert home.is_relative_to(Path(cli_env.get("VMSG_HOME") or cli_env["XDG_DATA_HOME"]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "upload", str(video), "-q"],
         env=cli_env,
@@ -107,7 +108,7 @@ def test_the_same_command_resumes_an_interrupted_upload(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             states = list(home.rglob("uploads/*/*.json"))
-            if states and json.loads(states[0].read_text())["confirmed"] > 0:
+            if states and json.loads(states[0].read_text(encoding="utf-8"))["confirmed"] > 0:
                 break
             time.sleep(0.05)
         else:
@@ -118,7 +119,7 @@ def test_the_same_command_resumes_an_interrupted_upload(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    first = json.loads(states[0].read_text())
+    first = json.loads(states[0].read_text(encoding="utf-8"))
     kaltura_server.faults.reset()
     r = _vmsg(cli_env, "upload", str(video), "-q")
     assert r.returncode == 0, r.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -52,7 +51,7 @@ def test_killed_upload_resumes_from_the_server_offset(
         store = UploadStore(state_dir)
         wait_until(lambda: any(s.confirmed > 0 for s in store.load_all()), timeout=20)
         time.sleep(random.Random(seed).uniform(0.0, 0.5))
-        proc.send_signal(signal.SIGKILL)
+        proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
     finally:
         if proc.poll() is None:

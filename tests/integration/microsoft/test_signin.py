@@ -169,7 +169,7 @@ def test_sign_out_forgets_the_account_and_says_how_to_revoke(
     message = signin.sign_out()
     assert "App permissions" in message
     assert signin.account() is None
-    assert json.loads(store.location.read_text()) == {}
+    assert json.loads(store.location.read_text(encoding="utf-8")) == {}
     with pytest.raises(SignInRequired, match="not signed in"):
         signin.access_token()
 

@@ -16,6 +16,7 @@ import pytest
 
 from app import logsetup
 from app.microsoft.token_cache import TokenCacheStore, TokenCacheUnavailable
+from tests.helpers import assert_mode
 from tests.integration.microsoft.conftest import AutoBrowser, make_graph, make_signin
 
 
@@ -110,7 +111,7 @@ def test_plaintext_fallback_leaks_nothing_outside_its_own_file(
     for path in others:
         data = path.read_bytes()
         assert not [s[:12] for s in issued if s.encode() in data], path
-    assert (store.location.stat().st_mode & 0o777) == 0o600
+    assert_mode(store.location, 0o600)
 
 
 @pytest.mark.needs_keyring

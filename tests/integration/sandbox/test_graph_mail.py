@@ -60,8 +60,8 @@ def test_send_mail_202_empty_and_stored_as_json_and_html(
     assert rec["message"]["subject"] == "Hello Zoë" and rec["saveToSentItems"] is False
     assert rec["id"] and rec["received"].endswith("Z")
     box = ms_sandbox.graph.data_dir / "mailboxes" / sender(ms_sandbox) / "sent"
-    assert json.loads((box / "1.json").read_text())["id"] == rec["id"]
-    page = (box / "1.html").read_text()
+    assert json.loads((box / "1.json").read_text(encoding="utf-8"))["id"] == rec["id"]
+    page = (box / "1.html").read_text(encoding="utf-8")
     assert f"data:image/png;base64,{PNG}" in page and "cid:logo" not in page
     assert "Hello Zoë" in page and "zoe.dubois@contoso.example" in page
 
@@ -97,7 +97,7 @@ def test_text_body_and_plain_attachment_render(ms_sandbox: MicrosoftSandbox, gra
     assert graph("POST", "/me/sendMail", json={"message": msg}).status_code == 202
     page = next(
         (ms_sandbox.graph.data_dir / "mailboxes" / sender(ms_sandbox) / "sent").glob("*.html")
-    ).read_text()
+    ).read_text(encoding="utf-8")
     assert "&lt;b&gt;not html&lt;/b&gt;" in page and 'download="notes.txt"' in page
 
 
@@ -329,5 +329,5 @@ def test_damaged_mailbox_file_does_not_stop_the_server(ms_sandbox_factory: Facto
     assert again.graph.sent_messages(sender(again)) == []
     g2 = Graph(again, sign_in(again, SCOPES)["access_token"])
     assert g2("POST", "/me/sendMail", json={"message": message()}).status_code == 202
-    assert (box / "1.json").read_text() == "{broken"  # never overwritten
+    assert (box / "1.json").read_text(encoding="utf-8") == "{broken"  # never overwritten
     assert (box / "2.json").exists()

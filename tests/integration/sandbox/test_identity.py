@@ -362,7 +362,11 @@ def test_refresh_tokens_and_signing_key_survive_a_restart(ms_sandbox_factory: Fa
         },
     )
     assert r.status_code == 200
-    assert not (data_dir / "identity" / "state.json").read_text().count(tokens["refresh_token"])
+    assert (
+        not (data_dir / "identity" / "state.json")
+        .read_text(encoding="utf-8")
+        .count(tokens["refresh_token"])
+    )
 
 
 def test_state_file_damage_is_survived(ms_sandbox_factory: Factory) -> None:

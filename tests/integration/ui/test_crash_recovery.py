@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 
 from app import paths
 from app.recorder import media, sidecar
-from tests.helpers import wait_until
+from tests.helpers import posix_signals, short_dir, socket_file, wait_until
 from tests.integration.ui.conftest import write_settings
 
 
@@ -40,7 +40,7 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
 ) -> None:
     write_settings()
     # Its own temporary folder: the app's single-instance socket is private to the test.
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(short_dir(tmp_path))}
     log = tmp_path / "first-app.log"
     with open(log, "w") as err:
         first = subprocess.Popen(
@@ -51,11 +51,11 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
         )
     try:
         wait_until(lambda: _recording_take() is not None or first.poll() is not None, timeout=120)
-        assert first.poll() is None, log.read_text()
+        assert first.poll() is None, log.read_text(encoding="utf-8")
         video = _recording_take()
         assert video is not None
     finally:
-        first.send_signal(signal.SIGKILL)
+        first.kill()  # SIGKILL; TerminateProcess on Windows
         first.wait(30)
     assert sidecar.read_state(video).state == "recording"  # the kill left it unfinished
 
@@ -75,6 +75,7 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
     assert sidecar.read_state(video).state == "recovered"
 
 
+@posix_signals
 def test_a_stop_signal_during_a_take_keeps_it_final(
     qtbot: Any, sandbox: Any, tmp_path: Path
 ) -> None:
@@ -82,7 +83,7 @@ def test_a_stop_signal_during_a_take_keeps_it_final(
     and kept, not left for recovery."""
     write_settings()
     # Its own temporary folder: the app's single-instance socket is private to the test.
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(short_dir(tmp_path))}
     log = tmp_path / "app.log"
     with open(log, "w") as err:
         proc = subprocess.Popen(
@@ -93,11 +94,11 @@ def test_a_stop_signal_during_a_take_keeps_it_final(
         )
     try:
         wait_until(lambda: _recording_take() is not None or proc.poll() is not None, timeout=120)
-        assert proc.poll() is None, log.read_text()
+        assert proc.poll() is None, log.read_text(encoding="utf-8")
         video = _recording_take()
         assert video is not None
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()
+        assert proc.wait(60) == 0, log.read_text(encoding="utf-8")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -106,6 +107,8 @@ def test_a_stop_signal_during_a_take_keeps_it_final(
     assert media.check_playable(video).playable
 
 
+@socket_file
+@posix_signals
 def test_a_second_launch_hands_over_and_quick_record_records_in_the_running_app(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -115,16 +118,17 @@ def test_a_second_launch_hands_over_and_quick_record_records_in_the_running_app(
 
     write_settings()
     # Its own temporary folder: the app's single-instance socket is private to the test.
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
+    sockets = short_dir(tmp_path)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(sockets)}
     log = tmp_path / "first.log"
     with open(log, "w") as err:
         first = subprocess.Popen(
             [sys.executable, "-m", "app", "gui"], env=env, stdout=subprocess.DEVNULL, stderr=err
         )
     try:
-        path = tmp_path / server_name()
+        path = sockets / server_name()
         wait_until(lambda: path.exists() or first.poll() is not None, timeout=60)
-        assert first.poll() is None, log.read_text()
+        assert first.poll() is None, log.read_text(encoding="utf-8")
         assert _recording_take() is None
         second = subprocess.run(
             [sys.executable, "-m", "app", "gui", "--quick-record"],
@@ -134,7 +138,7 @@ def test_a_second_launch_hands_over_and_quick_record_records_in_the_running_app(
         wait_until(lambda: _recording_take() is not None, timeout=60)  # the first one records
         assert first.poll() is None
         first.send_signal(signal.SIGTERM)
-        assert first.wait(60) == 0, log.read_text()
+        assert first.wait(60) == 0, log.read_text(encoding="utf-8")
     finally:
         if first.poll() is None:
             first.kill()

@@ -103,7 +103,7 @@ def test_the_administrators_lock_is_shown_and_never_written(
     longest, _ = dialog.fields["recording.max_duration_seconds"]
     longest.setValue(123)
     dialog.on_buttons_accepted()
-    saved = json.loads(paths.settings_path().read_text())
+    saved = json.loads(paths.settings_path().read_text(encoding="utf-8"))
     assert saved["recording"]["max_duration_seconds"] == 123
     assert saved["recording"]["countdown_seconds"] == 0  # the user's own value, untouched
     assert app.settings.recording.countdown_seconds == 5  # what applies: the policy's
@@ -141,3 +141,30 @@ def test_sending_the_same_message_again_offers_to_resume_and_sends_nobody_twice(
     sender = sandbox.manifest["senders"][0]["email"]
     assert len(sandbox.microsoft.graph.sent_messages(sender)) == 1  # nobody got it twice
     assert "sent before" in app.window.sent.detail.text()
+
+
+def test_quitting_while_work_runs_never_pulls_the_services_from_under_it(
+    desktop_factory: Any,
+) -> None:
+    """Quit while a task (a history load, a search) is still running: it is cancelled and
+    ends with the outbox still open; no "This is a bug" on the way out. (It used to close
+    the services first: the history load then hit a closed database.)"""
+    import threading
+    import time
+
+    app = desktop_factory()
+    services = app.services
+    assert services is not None
+    outbox = services.outbox()
+    finished = threading.Event()
+
+    def history_like(cancel: threading.Event) -> int:
+        cancel.wait(30)
+        time.sleep(0.2)  # still finishing its read after being cancelled
+        outbox.recover()
+        finished.set()
+        return 0
+
+    app.tasks.run("load the history", history_like)
+    app.shutdown()
+    assert finished.is_set()

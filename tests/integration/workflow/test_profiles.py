@@ -93,7 +93,7 @@ def test_each_profile_resumes_only_its_own_upload_and_sets_its_category(
     sandbox.kaltura_server.faults.reset()
     states = list((paths.data_dir() / "uploads" / "Sandbox").glob("*.json"))
     assert len(states) == 1
-    interrupted = json.loads(states[0].read_text())
+    interrupted = json.loads(states[0].read_text(encoding="utf-8"))
     assert 0 < interrupted["confirmed"] < size and interrupted["status"] == "active"
     assert kaltura_calls(sandbox, "uploadToken", "add") == 1
 
@@ -106,7 +106,7 @@ def test_each_profile_resumes_only_its_own_upload_and_sets_its_category(
     assert kaltura_calls(sandbox, "uploadToken", "add") == 2
     assert second_entry != interrupted["entry_id"]
     assert _entry(sandbox, second_entry)["userId"] == second
-    assert json.loads(states[0].read_text())["token_id"] == interrupted["token_id"]
+    assert json.loads(states[0].read_text(encoding="utf-8"))["token_id"] == interrupted["token_id"]
 
     # 3. The Sandbox profile sends it: its interrupted upload resumes into its entry.
     code = cli.main(["send", str(video), "--to", "bo@fabrikam.example"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +39,7 @@ def _killed_take(output: Path) -> str:
         assert entry_id, "the child never printed its link"
         # A few whole fragments (about one a second) are on disk and uploaded, then: crash.
         wait_until(lambda: output.stat().st_size > 150_000, timeout=30)
-        child.send_signal(signal.SIGKILL)
+        child.kill()  # SIGKILL; TerminateProcess on Windows
         child.wait(10)
     finally:
         if child.poll() is None:
@@ -85,4 +84,4 @@ def test_after_a_kill_the_take_is_recovered_then_uploaded_then_the_outbox_settle
     assert content is not None and content.read_bytes() == take.read_bytes()
     # Nothing is left to resume.
     states = list((tmp_path.parent).rglob("uploads/*/*.json"))
-    assert all(json.loads(p.read_text())["status"] != "active" for p in states)
+    assert all(json.loads(p.read_text(encoding="utf-8"))["status"] != "active" for p in states)

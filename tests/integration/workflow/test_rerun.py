@@ -23,7 +23,7 @@ import pytest
 from app import paths
 from app.sandbox.testing import write_fmp4, write_mp4
 from app.workflow.services import Services
-from tests.helpers import wait_until
+from tests.helpers import posix_signals, wait_until
 from tests.integration.workflow.conftest import kaltura_calls
 
 PEOPLE = [f"Person {i:02d} <p{i:02d}@fabrikam.example>" for i in range(45)]
@@ -66,7 +66,7 @@ def test_rerunning_a_killed_send_never_sends_twice(
     first = _vmsg(*argv)
     try:
         wait_until(lambda: sum(_delivered(sandbox).values()) >= 10, timeout=60)
-        first.send_signal(signal.SIGKILL)
+        first.kill()  # SIGKILL; TerminateProcess on Windows
         first.communicate(timeout=10)
     finally:
         if first.poll() is None:
@@ -97,9 +97,10 @@ def test_rerunning_a_killed_send_never_sends_twice(
         assert len(jobs) == 1
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@posix_signals
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
 def test_a_stop_signal_during_the_upload_withdraws_and_the_same_send_resumes(
-    sandbox: Any, tmp_path: Path, sig: signal.Signals
+    sandbox: Any, tmp_path: Path, name: str
 ) -> None:
     # Hosted previews: the noise video is far too big as an animated GIF.
     _settings(profiles={"Sandbox": {"kind": "sandbox", "kaltura": {"hosted_preview_images": True}}})
@@ -110,12 +111,12 @@ def test_a_stop_signal_during_the_upload_withdraws_and_the_same_send_resumes(
     uploads = paths.data_dir() / "uploads" / "Sandbox"
 
     def uploading() -> bool:
-        states = [json.loads(p.read_text()) for p in uploads.glob("*.json")]
+        states = [json.loads(p.read_text(encoding="utf-8")) for p in uploads.glob("*.json")]
         return any(s["confirmed"] > 0 for s in states)
 
     try:
         wait_until(uploading, timeout=60)
-        first.send_signal(sig)
+        first.send_signal(getattr(signal, name))
         _out, err = first.communicate(timeout=30)
     finally:
         if first.poll() is None:
@@ -123,7 +124,7 @@ def test_a_stop_signal_during_the_upload_withdraws_and_the_same_send_resumes(
             first.communicate()
     assert first.returncode == 130, err
     assert "Traceback" not in err and "This is a bug" not in err
-    [state] = [json.loads(p.read_text()) for p in uploads.glob("*.json")]
+    [state] = [json.loads(p.read_text(encoding="utf-8")) for p in uploads.glob("*.json")]
     assert state["status"] == "active"  # suspended, to resume
     with Services.open() as services:
         pending = [m for m in services.outbox().messages() if m.state in ("queued", "sending")]

@@ -10,6 +10,7 @@ import pytest
 from app.errors import MailError
 from app.mail.message import Composition, make_recipient
 from app.mail.outbox import UNKNOWN_HINT, Outbox, OutboxError
+from tests.helpers import assert_mode
 
 #: A process that is not running: what a crashed sender leaves as the owner of its claims.
 GONE = "999999999@1.00"
@@ -258,7 +259,7 @@ def test_a_damaged_outbox_is_kept_aside_once_and_a_new_one_works(
     with Outbox(path) as box:
         assert box.recovered_from is not None, "damage not detected"
         assert box.recovered_from.read_bytes() == bytes(data)  # kept as it was
-        assert box.recovered_from.stat().st_mode & 0o777 == 0o600  # still the owner's only
+        assert_mode(box.recovered_from, 0o600)  # still the owner's only
         box.add_job(composition, people(1))
         assert len(box.messages()) == 1
     kept = sorted(p.name for p in tmp_path.iterdir() if ".damaged-" in p.name)

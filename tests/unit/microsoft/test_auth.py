@@ -141,7 +141,12 @@ def test_sandbox_turns_off_instance_discovery_and_the_broker() -> None:
     ],
 )
 def test_method_choice(platform: str, env: dict[str, str], device: bool, expected: str) -> None:
-    assert auth.choose_method(platform=platform, environ=env, device_code=device) == expected
+    assert (
+        auth.choose_method(
+            platform=platform, environ=env, device_code=device, broker_available=True
+        )
+        == expected
+    )
 
 
 @pytest.mark.parametrize("platform", ["win32", "darwin"])

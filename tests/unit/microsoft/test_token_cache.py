@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
 
 from app.errors import Action
 from app.microsoft import token_cache as tc
+from tests.helpers import assert_mode
 
 
 def headless(location: str) -> object:
@@ -42,8 +42,8 @@ def test_plaintext_fallback_only_when_allowed_with_0600_file_0700_dir_and_a_warn
     store.after_write()
     path = store.location
     assert path.exists()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert_mode(path, 0o600)
+    assert_mode(path.parent, 0o700)
     check = tc.storage_check(store)
     assert check.status == "warn" and "NOT encrypted" in check.value and check.fix
 
@@ -64,7 +64,7 @@ def test_a_corrupt_cache_is_detected_and_reset(tmp_path: Path) -> None:
         "p", allow_plaintext=True, location=location, persistence_factory=headless
     )
     assert store.was_reset
-    assert location.read_text() == "{}"
+    assert location.read_text(encoding="utf-8") == "{}"
 
 
 def test_a_wrong_shape_cache_is_reset_too(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_a_good_cache_is_kept(tmp_path: Path) -> None:
         "p", allow_plaintext=True, location=location, persistence_factory=headless
     )
     assert not store.was_reset
-    assert location.read_text() == '{"Account": {}}'
+    assert location.read_text(encoding="utf-8") == '{"Account": {}}'
 
 
 class FakeEncrypted:

@@ -13,6 +13,7 @@ from cryptography import x509
 
 from app.errors import SandboxError
 from app.sandbox.certs import ensure_certificates, server_ssl_context
+from tests.helpers import assert_mode
 
 
 def test_creates_ca_and_server_cert_for_loopback(tmp_path: Path) -> None:
@@ -25,8 +26,8 @@ def test_creates_ca_and_server_cert_for_loopback(tmp_path: Path) -> None:
     assert "localhost" in san.get_values_for_type(x509.DNSName)
     assert ipaddress.IPv4Address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    assert (paths.key_file.stat().st_mode & 0o777) == 0o600
-    assert ((tmp_path / "certs" / "ca-key.pem").stat().st_mode & 0o777) == 0o600
+    assert_mode(paths.key_file, 0o600)
+    assert_mode(tmp_path / "certs" / "ca-key.pem", 0o600)
 
 
 def test_reused_on_restart_byte_for_byte(tmp_path: Path) -> None:

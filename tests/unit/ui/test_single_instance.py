@@ -4,14 +4,25 @@ socket is reused."""
 from __future__ import annotations
 
 import socket
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from app.ui.single_instance import SingleInstance, send_to_running, server_name
+from tests.helpers import short_dir, socket_file
+
+
+def _name(tmp_path: Path, file: str = "vmsg.sock") -> str:
+    """A server name private to the test: a socket file in a short folder (Unix), or a
+    pipe name of its own (Windows pipe names may not contain a backslash)."""
+    if sys.platform == "win32":
+        return f"vmsg-test-{uuid.uuid4().hex[:12]}"
+    return str(short_dir(tmp_path) / file)
 
 
 def test_a_second_launch_hands_its_arguments_to_the_first(qtbot: Any, tmp_path: Path) -> None:
-    name = str(tmp_path / "vmsg.sock")
+    name = _name(tmp_path)
     first = SingleInstance(name)
     assert first.listen()
     with qtbot.waitSignal(first.message, timeout=5000) as got:
@@ -21,11 +32,12 @@ def test_a_second_launch_hands_its_arguments_to_the_first(qtbot: Any, tmp_path: 
 
 
 def test_nobody_listening_means_this_launch_is_the_first(qapp: Any, tmp_path: Path) -> None:
-    assert not send_to_running([], str(tmp_path / "nobody.sock"))
+    assert not send_to_running([], _name(tmp_path, "nobody.sock"))
 
 
+@socket_file
 def test_a_socket_left_by_a_crashed_app_is_removed_and_reused(qtbot: Any, tmp_path: Path) -> None:
-    name = str(tmp_path / "vmsg.sock")
+    name = _name(tmp_path)
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(name)  # a socket file nobody accepts on: what a killed app leaves
     stale.close()
@@ -39,7 +51,7 @@ def test_a_socket_left_by_a_crashed_app_is_removed_and_reused(qtbot: Any, tmp_pa
 
 
 def test_a_live_instance_is_never_taken_over(qapp: Any, tmp_path: Path) -> None:
-    name = str(tmp_path / "vmsg.sock")
+    name = _name(tmp_path)
     first = SingleInstance(name)
     assert first.listen()
     second = SingleInstance(name)
@@ -51,7 +63,7 @@ def test_a_live_instance_is_never_taken_over(qapp: Any, tmp_path: Path) -> None:
 def test_malformed_messages_are_ignored(qtbot: Any, tmp_path: Path) -> None:
     from PySide6.QtNetwork import QLocalSocket
 
-    name = str(tmp_path / "vmsg.sock")
+    name = _name(tmp_path)
     app = SingleInstance(name)
     assert app.listen()
     seen: list[list[str]] = []
