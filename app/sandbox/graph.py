@@ -143,6 +143,34 @@ def _denied_directory() -> GraphError:
     )
 
 
+def action_parameters(data: dict[str, Any], action: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """An action's JSON parameters keyed by their documented names, matched without regard
+    to case (docs/protocols.md, "Graph: sending mail"); an unknown parameter, or one given
+    twice in different cases, is a 400 as Graph answers it."""
+    by_fold = {name.casefold(): name for name in names}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key.startswith("@odata."):
+            continue
+        name = by_fold.get(key.casefold())
+        if name is None:
+            raise GraphError(
+                400,
+                "RequestBodyRead",
+                f"The parameter '{key}' in the request payload is not a valid parameter for "
+                f"the operation '{action}'.",
+            )
+        if name in out:
+            raise GraphError(
+                400,
+                "RequestBodyRead",
+                f"The parameter '{name}' was given more than once in the request payload "
+                f"for the operation '{action}'.",
+            )
+        out[name] = value
+    return out
+
+
 @dataclass
 class Answer:
     """One Graph response before serialization (shared by HTTP and $batch items)."""
@@ -619,6 +647,9 @@ class GraphSandbox:
             ) from exc
 
     def _send_mail(self, call: _Call, user: User) -> Answer:
+        """sendMail. Its parameters are matched without regard to case: Graph's metadata
+        spells them ``Message`` and ``SaveToSentItems`` (what Microsoft's SDKs send), the
+        reference's examples ``message`` and ``saveToSentItems``, and Graph takes both."""
         content_type = call.headers.get("Content-Type", "").split(";", 1)[0].strip().casefold()
         if content_type == "text/plain":
             return self._send_mime(call, user)
@@ -627,16 +658,9 @@ class GraphSandbox:
             raise GraphError(
                 400, "BadRequest", "Unable to read JSON request payload: an object is expected."
             )
-        for key in data:
-            if key not in ("message", "saveToSentItems") and not key.startswith("@odata."):
-                raise GraphError(
-                    400,
-                    "RequestBodyRead",
-                    f"The parameter '{key}' in the request payload is not a valid parameter for "
-                    "the operation 'sendMail'.",
-                )
-        message = validate_message(data.get("message"), require_recipients=True)
-        save = data.get("saveToSentItems")
+        params = action_parameters(data, "sendMail", ("message", "saveToSentItems"))
+        message = validate_message(params.get("message"), require_recipients=True)
+        save = params.get("saveToSentItems")
         save_flag = True if save is None else parse_bool(save, "saveToSentItems")
         self.store.store_sent(user.mail, message, source="sendMail", save_to_sent_items=save_flag)
         return Answer(202)

@@ -15,6 +15,16 @@ log tests read. Faults are set at run time through the Python API or the admin A
     GET  /_sandbox/requests         -> the request log
     POST /_sandbox/requests/clear
 
+Every admin route but ``health`` needs the sandbox's admin token in the
+``X-Sandbox-Admin`` header (from ``sandbox.json``, or ``FaultInjector.admin_token``), and a
+body, when there is one, must be JSON: a web page the user opens cannot set that header
+without a CORS preflight the sandbox never grants, so it can neither change faults nor
+read the request log (a "simple" cross-origin POST needs no preflight).
+
+Odd requests never break a server: a request line over 64 KB gets 414, oversized or too
+many headers 431, malformed HTTP 400 or 505, each as an HTTP answer; an error inside the
+server is logged (at ERROR: tests fail on it), never printed and dropped.
+
 Decisions are deterministic under ``FaultConfig.seed``: the n-th matching request gets
 the same fate in every run.
 """
@@ -23,11 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hmac
 import io
 import json
 import logging
 import random
 import re
+import secrets
 import socket
 import ssl
 import struct
@@ -45,6 +57,8 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 FAILURE_MODES = ("500", "503", "reset", "stall", "lost_response")
+#: The header carrying the admin token (see the module docstring).
+ADMIN_HEADER = "X-Sandbox-Admin"
 
 
 class ResetConnection(ConnectionResetError):
@@ -192,9 +206,11 @@ class _ThrottledInput(io.RawIOBase):
 class FaultInjector:
     """WSGI middleware applying a :class:`FaultConfig` and serving ``/_sandbox/``."""
 
-    def __init__(self, app: WSGIApp, name: str = "sandbox") -> None:
+    def __init__(self, app: WSGIApp, name: str = "sandbox", admin_token: str = "") -> None:
         self.app = app
         self.name = name
+        #: What the admin API wants in ADMIN_HEADER (one per sandbox run; see the module).
+        self.admin_token = admin_token or secrets.token_urlsafe(24)
         self._lock = threading.Lock()
         self._config = FaultConfig()
         self._rng = random.Random(0)
@@ -364,9 +380,29 @@ class FaultInjector:
             if close:
                 close()
 
+    def admin_headers(self) -> dict[str, str]:
+        """The header the admin API wants (for tests and tools driving it over HTTP)."""
+        return {ADMIN_HEADER: self.admin_token}
+
+    def _admin_refusal(self, environ: dict[str, Any], path: str, method: str) -> tuple[int, str]:
+        """(status, reason) when an admin request is refused, else (0, "")."""
+        if path == "/_sandbox/health" and method == "GET":
+            return 0, ""
+        given = environ.get("HTTP_" + ADMIN_HEADER.upper().replace("-", "_"), "")
+        if not hmac.compare_digest(given.encode(), self.admin_token.encode()):
+            return 403, f"the admin API needs the sandbox's token in {ADMIN_HEADER}"
+        has_body = (environ.get("CONTENT_LENGTH") or "0") not in ("", "0")
+        ctype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if has_body and ctype != "application/json":
+            return 415, "admin requests send JSON (Content-Type: application/json)"
+        return 0, ""
+
     def _admin(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        status, reason = self._admin_refusal(environ, path, method)
+        if status:
+            return _json(start_response, status, {"error": reason})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             raw = environ["wsgi.input"].read(min(length, 1 << 20)) if length > 0 else b""
@@ -400,7 +436,8 @@ def _drain(stream: _ThrottledInput) -> None:
 
 def _json(start_response: Callable[..., Any], status: int, body: Any) -> list[bytes]:
     data = json.dumps(body).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+              415: "Unsupported Media Type"}.get(status, "")  # fmt: skip
     start_response(
         f"{status} {reason}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
@@ -452,6 +489,10 @@ def _server_error(start_response: Callable[..., Any], status: int) -> list[bytes
 class _Handler(WSGIRequestHandler):
     """Turns :class:`ResetConnection` into a real TCP reset, and keeps logs quiet."""
 
+    #: A request line without a version is answered as HTTP/1.0, with a status line
+    #: (http.server's default, HTTP/0.9, sends an error page with no status line at all).
+    default_request_version = "HTTP/1.0"
+
     def setup(self) -> None:
         super().setup()
         # werkzeug writes a response's head and body separately; with Nagle's algorithm
@@ -473,13 +514,20 @@ class _Handler(WSGIRequestHandler):
         self.close_connection = True
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s %s", self.command, self.path.split("?", 1)[0], code)
+        # Before the request line is parsed (414, garbage) there is no command or path.
+        command = self.__dict__.get("command") or "-"
+        path = str(self.__dict__.get("path") or "-")
+        log.debug("%s %s %s", command, path.split("?", 1)[0], code)
 
     def log_error(self, format: str, *args: Any) -> None:
         log.debug("http error: " + format, *args)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
+
+
+def _log_server_error(request: Any, client_address: Any) -> None:
+    log.error("sandbox server error handling a request from %s", client_address, exc_info=True)
 
 
 @dataclass
@@ -526,6 +574,9 @@ def serve(
         ssl_context=ssl_context,
     )
     server.daemon_threads = True  # type: ignore[attr-defined]
+    # socketserver prints a handler's exception to stderr and drops the connection; log it
+    # instead, at ERROR, so a test that causes one fails.
+    server.handle_error = _log_server_error  # type: ignore[method-assign]
     thread = threading.Thread(
         target=server.serve_forever, name=f"sandbox-{name}", kwargs={"poll_interval": 0.1}
     )

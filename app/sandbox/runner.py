@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,7 @@ def start_all(
     write_manifest: bool = True,
 ) -> Sandbox:
     """Start the three servers on loopback and (by default) publish ``sandbox.json``."""
+    from app.sandbox.httpd import ADMIN_HEADER  # noqa: PLC0415 - werkzeug: heavy
     from app.sandbox.kaltura import start_kaltura  # noqa: PLC0415 - heavy, optional at import
     from app.sandbox.microsoft import start_microsoft  # noqa: PLC0415
 
@@ -121,8 +123,13 @@ def start_all(
         kaltura_server.stop()
         kaltura.close()
         raise SandboxError(f"The sandbox's Microsoft servers could not start: {exc}.") from exc
+    # One admin token for the three servers, published only in the owner-only manifest.
+    admin_token = secrets.token_urlsafe(24)
+    for running in (kaltura_server, microsoft.identity_server, microsoft.graph_server):
+        running.faults.admin_token = admin_token
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
+        "admin": {"header": ADMIN_HEADER, "token": admin_token},
         "pid": os.getpid(),
         "started_at": time.time(),
         "data_dir": str(data_dir),

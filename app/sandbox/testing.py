@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from app.sandbox.httpd import FaultInjector, RunningServer
+from app.sandbox.httpd import ADMIN_HEADER, FaultInjector, RunningServer
 from app.sandbox.kaltura import KalturaSandbox, start_kaltura
 from app.sandbox.microsoft import MicrosoftSandbox
 
@@ -182,6 +182,7 @@ class KalturaProcess:
         self.url: str = self.manifest["url"]
         self.partner_id = int(self.manifest["partner_id"])
         self.http = _session()
+        self.http.headers[ADMIN_HEADER] = self.manifest["admin_token"]
 
     def faults(self, **cfg: Any) -> None:
         """Replace the fault configuration (no arguments: no faults)."""
@@ -241,7 +242,8 @@ class KalturaProcess:
 def serve_kaltura(data_dir: Path, conversion_seconds: float) -> int:
     """Child process of :class:`KalturaProcess`: serve until stdin closes."""
     service, server = start_kaltura(data_dir, conversion_seconds=conversion_seconds)
-    print(json.dumps({"url": server.url, **service.manifest()}), flush=True)
+    manifest = {"url": server.url, "admin_token": server.faults.admin_token, **service.manifest()}
+    print(json.dumps(manifest), flush=True)
     sys.stdin.read()
     server.stop()
     service.close()

@@ -142,7 +142,12 @@ def test_sessions_expired_mid_upload_are_renewed(
 def test_admin_expire_action_over_http(kaltura_server: KalturaServer) -> None:
     session = make_session(kaltura_server)
     ks = session.ks()
-    r = requests.post(f"{kaltura_server.url}/_sandbox/expire-sessions", json={}, timeout=5)
+    r = requests.post(
+        f"{kaltura_server.url}/_sandbox/expire-sessions",
+        json={},
+        headers=kaltura_server.server.faults.admin_headers(),
+        timeout=5,
+    )
     assert r.status_code == 200
     entries_before = session.call("media", "list", {})  # renewed transparently
     assert isinstance(entries_before, dict)

@@ -431,6 +431,7 @@ def test_people_bad_parameters(graph: Graph) -> None:
 def test_admin_api_on_the_graph_server(ms_sandbox: MicrosoftSandbox) -> None:
     base = f"{ms_sandbox.graph.base_url}/_sandbox"
     with ms_sandbox.session() as s:
+        s.headers.update(ms_sandbox.graph_server.faults.admin_headers())
         r = s.post(f"{base}/mailbox-delay", json={"seconds": 0.05}, timeout=10)
         assert r.json() == {"mailbox_delay_s": 0.05} and ms_sandbox.graph.mailbox_delay_s == 0.05
         assert (

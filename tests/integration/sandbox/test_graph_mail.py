@@ -66,6 +66,35 @@ def test_send_mail_202_empty_and_stored_as_json_and_html(
     assert "Hello Zoë" in page and "zoe.dubois@contoso.example" in page
 
 
+@pytest.mark.parametrize(
+    ("message_key", "save_key"),
+    [
+        ("Message", "SaveToSentItems"),
+        ("MESSAGE", "savetosentitems"),
+        ("message", "SaveToSentItems"),
+    ],
+)
+def test_send_mail_parameters_in_either_spelling(
+    ms_sandbox: MicrosoftSandbox, graph: Graph, message_key: str, save_key: str
+) -> None:
+    """Graph's metadata spells sendMail's parameters ``Message`` and ``SaveToSentItems``
+    (what Microsoft's SDKs, generated from it, send); the reference's examples spell them
+    ``message`` and ``saveToSentItems``; Graph takes both (docs/protocols.md, "Graph:
+    sending mail")."""
+    r = graph("POST", "/me/sendMail", json={message_key: message(), save_key: False})
+    assert r.status_code == 202, r.text
+    (rec,) = ms_sandbox.graph.sent_messages(sender(ms_sandbox))
+    assert rec["message"]["subject"] == "Hello Zoë" and rec["saveToSentItems"] is False
+
+
+def test_send_mail_refuses_a_parameter_twice_or_unknown(graph: Graph) -> None:
+    twice = graph("POST", "/me/sendMail", json={"message": message(), "Message": message()})
+    assert_graph_error(twice, 400, "RequestBodyRead")
+    unknown = graph("POST", "/me/sendMail", json={"message": message(), "saveToSent": True})
+    assert_graph_error(unknown, 400, "RequestBodyRead")
+    assert "'saveToSent'" in unknown.json()["error"]["message"]
+
+
 def test_every_accepted_message_is_kept_in_order_and_survives_restart(
     ms_sandbox_factory: Factory,
 ) -> None:

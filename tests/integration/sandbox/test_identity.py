@@ -426,6 +426,7 @@ def test_device_code_pending_then_approved_declined_expired(ms_sandbox_factory: 
         s.post(
             f"{ms.identity.base_url}/_sandbox/decline-device-code",
             json={"user_code": declined["user_code"]},
+            headers=ms.identity_server.faults.admin_headers(),
             timeout=10,
         )
     assert_oauth_error(_poll(ms, declined["device_code"]), "authorization_declined", 70000)
@@ -576,6 +577,7 @@ def test_admin_api_on_the_identity_server(ms_sandbox: MicrosoftSandbox) -> None:
     tokens = sign_in(ms_sandbox, ["User.Read"])
     base = f"{ms_sandbox.identity.base_url}/_sandbox"
     with ms_sandbox.session() as s:
+        s.headers.update(ms_sandbox.identity_server.faults.admin_headers())
         assert s.post(f"{base}/expire-tokens", json={}, timeout=10).json() == {"ok": True}
         with pytest.raises(TokenRejected):
             ms_sandbox.identity.validate_access_token(tokens["access_token"])
@@ -591,7 +593,12 @@ def test_admin_api_on_the_identity_server(ms_sandbox: MicrosoftSandbox) -> None:
         assert ms_sandbox.identity.auto_approve is False
         bad = s.post(f"{base}/approve-device-code", json={"user_code": "NOPE"}, timeout=10)
         assert bad.status_code == 400
-        bad_json = s.post(f"{base}/expire-tokens", data=b"{not json", timeout=10)
+        bad_json = s.post(
+            f"{base}/expire-tokens",
+            data=b"{not json",
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
         assert bad_json.status_code == 400
 
 

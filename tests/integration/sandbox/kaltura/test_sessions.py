@@ -188,7 +188,12 @@ def test_expire_sessions_admin_action_revokes_every_issued_ks(
     kaltura_server: KalturaServer,
 ) -> None:
     old = kaltura_server.user_ks("u")
-    resp = requests.post(f"{kaltura_server.url}/_sandbox/expire-sessions", json={}, timeout=10)
+    resp = requests.post(
+        f"{kaltura_server.url}/_sandbox/expire-sessions",
+        json={},
+        headers=kaltura_server.server.faults.admin_headers(),
+        timeout=10,
+    )
     assert resp.json() == {"ok": True}
     assert kaltura_server.call("uploadToken", "list", ks=old)["code"] == "INVALID_KS"
     fresh = kaltura_server.user_ks("u")
