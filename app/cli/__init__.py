@@ -91,6 +91,12 @@ def build_parser(
     parser.add_argument("--version", action="version", version=f"vmsg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log everything (DEBUG)")
     parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (native libraries; record, upload and send to a "
+        "throwaway sandbox) and print one JSON line; exit 0 when everything works",
+    )
+    parser.add_argument(
         "--profile", metavar="NAME", help="use this profile instead of the active one"
     )
     # No subcommand means the desktop app.
@@ -141,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     system.stop_on_signals()  # SIGTERM and SIGHUP stop as cleanly as Ctrl+C
     system.utf8_stdio()  # JSON on stdout is UTF-8 even on a Windows console or pipe
+    if args.self_test:
+        from app.workflow.selftest import run_self_test  # noqa: PLC0415
+
+        report = run_self_test()
+        output.emit_json(report.to_dict())
+        return 0 if report.ok else 1
     try:
         logsetup.setup(verbose=args.verbose, console=True)
     except OSError as exc:

@@ -93,7 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="NAME", help="use this profile")
     parser.add_argument("-v", "--verbose", action="store_true", help="log everything")
     add_arguments(parser)
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (Qt and the main window, native libraries; record, "
+        "upload and send to a throwaway sandbox) and print one JSON line",
+    )
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.self_test:
+        import json  # noqa: PLC0415
+
+        from app import system  # noqa: PLC0415
+        from app.ui import selftest  # noqa: PLC0415
+
+        system.utf8_stdio()
+        report = selftest.run()
+        print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
+        return 0 if report.ok else 1
     try:
         logsetup.setup(verbose=args.verbose)
     except OSError as exc:

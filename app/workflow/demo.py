@@ -60,11 +60,12 @@ def run_demo(
     seconds: float = 5.0,
     template: str = "personal-note",
     on_event: OnEvent | None = None,
+    recipients: int = 3,
 ) -> Demo:
-    """Record, start a sandbox in ``folder``, send to three seeded recipients."""
+    """Record, start a sandbox in ``folder``, send to ``recipients`` seeded people."""
     emit = safe_callback(on_event)
     folder.mkdir(parents=True, exist_ok=True)
-    emit(Notice("recording 5 s from the synthetic camera and microphone"))
+    emit(Notice(f"recording {seconds:g} s from the synthetic camera and microphone"))
     take_path = folder / "demo-take.mp4"
     take = TakeSession(
         None,
@@ -89,11 +90,11 @@ def run_demo(
         with Services(SANDBOX_PROFILE, locations=locations, on_event=on_event) as services:
             senders = {s["email"] for s in services.endpoints.senders}
             seeded = [u for u in running.microsoft.directory.users if u.mail not in senders]
-            recipients = [f"{u.displayName} <{u.mail}>" for u in seeded[:3]]
+            people = [f"{u.displayName} <{u.mail}>" for u in seeded[:recipients]]
             me = services.sender()
             request = SendRequest.build(
                 take_path,
-                to=recipients,
+                to=people,
                 title="A quick hello",
                 template=template,
                 note=NOTE,

@@ -1,0 +1,214 @@
+"""The self-test: does this installation (a source checkout or a frozen bundle) work?
+
+``vmsg --self-test`` and ``video-messaging --self-test`` run it. It loads every native
+piece the app needs (OpenCV, PyAV with its H.264 and AAC encoders, PortAudio, MSAL and,
+on Windows and macOS, the sign-in broker, the keyring backend), then records 2 s from the
+synthetic camera and microphone, uploads them to a throwaway sandbox, sends one email to
+it and checks what arrived: the message in the mailbox, its landing page answering 200,
+the take playable. Everything happens in a temporary folder; nothing of the user's own is
+read or written. The desktop app adds its own checks (Qt's platform plugin, the main
+window) through ``extra``.
+
+Anything a library writes to the process's stderr while it runs (a missing plugin, a
+codec complaint) fails the test, except the lines listed in :data:`BENIGN_STDERR` (ALSA
+probing sound cards a machine does not have). The result is one JSON object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+
+#: stderr lines that say nothing about this installation: ALSA and JACK probing devices a
+#: machine without a sound card does not have, when PortAudio starts.
+BENIGN_STDERR = (
+    re.compile(r"^ALSA lib "),
+    re.compile(r"^(Cannot connect to server|jack server is not running|JackShmReadWritePtr)"),
+)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class SelfTestReport:
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+    stderr: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and not self.stderr
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "self_test": "passed" if self.ok else "failed",
+            "version": __version__,
+            "frozen": bool(getattr(sys, "frozen", False)),
+            "platform": sys.platform,
+            "seconds": round(self.seconds, 1),
+            "checks": {c.name: (c.detail if c.ok else f"FAILED: {c.detail}") for c in self.checks},
+            "unexpected_stderr": self.stderr,
+        }
+
+
+def _check(report: SelfTestReport, name: str, fn: Callable[[], str]) -> bool:
+    try:
+        detail = fn()
+    except Exception as exc:
+        report.checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
+        return False
+    report.checks.append(Check(name, True, detail))
+    return True
+
+
+def _opencv() -> str:
+    import cv2  # noqa: PLC0415
+
+    cap = cv2.VideoCapture()  # the capture module loads (no device is opened)
+    cap.release()
+    return str(cv2.__version__)
+
+
+def _pyav() -> str:
+    import av  # noqa: PLC0415
+
+    for name in ("libx264", "aac"):
+        av.codec.Codec(name, "w")  # raises when the encoder is missing
+    return f"{av.__version__} (libx264, aac)"
+
+
+def _portaudio() -> str:
+    from app.recorder import devices  # noqa: PLC0415
+
+    version = devices.portaudio_version()
+    if version is None:
+        raise RuntimeError("PortAudio is not there (libportaudio)")
+    return version
+
+
+def _msal() -> str:
+    import msal  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    from app.microsoft import auth  # noqa: PLC0415
+
+    platform: str = sys.platform  # a variable, so every branch is type-checked on every OS
+    if platform in ("win32", "darwin"):
+        if not auth.broker_runtime_available():
+            raise RuntimeError("the sign-in broker (pymsalruntime) does not load")
+        return f"{msal.__version__}, broker available"
+    return f"{msal.__version__} (no broker on this OS: the browser signs in)"
+
+
+def _keyring() -> str:
+    import keyring  # noqa: PLC0415
+
+    backend = keyring.get_keyring()
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    platform: str = sys.platform
+    if platform in ("win32", "darwin") and name.startswith("keyring.backends.fail"):
+        # Windows and macOS always have a store: none found means it was not bundled.
+        raise RuntimeError(f"no keyring backend loads ({name})")
+    return name
+
+
+def _flow(folder: Path) -> Callable[[], str]:
+    def run() -> str:
+        import requests  # noqa: PLC0415
+
+        from app.recorder import media  # noqa: PLC0415
+        from app.workflow.demo import run_demo  # noqa: PLC0415
+
+        demo = run_demo(folder, seconds=2.0, recipients=1)
+        try:
+            if demo.sent != 1:
+                states = [m.state for m in demo.messages]
+                raise RuntimeError(f"the email was not sent: {states}")
+            if not demo.emails:
+                raise RuntimeError("the sandbox mailbox holds no email")
+            page = requests.get(demo.landing_pages[0], timeout=30)
+            if page.status_code != 200:
+                raise RuntimeError(f"the landing page answered {page.status_code}")
+            check = media.check_playable(demo.take)
+            if not check.playable:
+                raise RuntimeError(f"the take does not play: {check.errors}")
+            return f"recorded {check.duration:.1f} s, uploaded, 1 email sent and received"
+        finally:
+            demo.stop()
+
+    return run
+
+
+@contextlib.contextmanager
+def _own_home(home: Path) -> Iterator[None]:
+    """Every folder of the app (settings, logs, data) in ``home`` while the test runs."""
+    from app import paths  # noqa: PLC0415
+
+    before = os.environ.get(paths.HOME_ENV)
+    os.environ[paths.HOME_ENV] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(paths.HOME_ENV, None)
+        else:
+            os.environ[paths.HOME_ENV] = before
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Everything written to file descriptor 2 (by Python or by a native library) while
+    the block runs; the lines land in the yielded list when it ends."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            lines.extend(line for line in text.splitlines() if line.strip())
+
+
+def run_self_test(extra: list[tuple[str, Callable[[], str]]] | None = None) -> SelfTestReport:
+    """Every check, then the whole flow in a temporary folder; never raises."""
+    report = SelfTestReport()
+    started = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="vmsg-self-test-") as tmp,
+        _own_home(Path(tmp) / "home"),
+        captured_stderr() as err,
+    ):
+        folder = Path(tmp)
+        for name, fn in [
+            ("opencv", _opencv),
+            ("pyav", _pyav),
+            ("portaudio", _portaudio),
+            ("msal", _msal),
+            ("keyring", _keyring),
+            *(extra or []),
+        ]:
+            _check(report, name, fn)
+        _check(report, "record_upload_send", _flow(folder))
+    report.stderr = [line for line in err if not any(p.search(line) for p in BENIGN_STDERR)]
+    report.seconds = time.monotonic() - started
+    return report
