@@ -108,9 +108,9 @@ cmd_test() {
     ensure_packages "${TEST_PACKAGES[@]}"
     ensure_venv "[dev]"
     echo "== ruff check"
-    .venv/bin/ruff check app tests benchmarks scripts
+    .venv/bin/ruff check app tests benchmarks scripts packaging
     echo "== ruff format --check"
-    .venv/bin/ruff format --check app tests benchmarks scripts
+    .venv/bin/ruff format --check app tests benchmarks scripts packaging
     echo "== mypy --strict app (as on Linux, Windows and macOS)"
     .venv/bin/mypy
     .venv/bin/mypy --platform win32

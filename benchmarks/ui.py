@@ -79,15 +79,19 @@ def first_paint(script: str, env: dict[str, str]) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def app_first_paint(env: dict[str, str], home: Path) -> float:
+SOURCE_APP = [sys.executable, "-c", "import sys; from app.ui.entry import main; sys.exit(main())"]
+
+
+def app_first_paint(env: dict[str, str], home: Path, command: list[str] | None = None) -> float:
     """The real launch (the ``video-messaging`` entry point the installers start:
     arguments, logging, the single-instance check, the window) up to the window's first
-    paint, which the app writes to ``VMSG_FIRST_PAINT_FILE``."""
+    paint, which the app writes to ``VMSG_FIRST_PAINT_FILE``. ``command``: another way to
+    start it (the frozen bundle's executable)."""
     stamp = home / "first-paint.txt"
     stamp.unlink(missing_ok=True)
     started = time.time()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from app.ui.entry import main; sys.exit(main())"],
+        command or SOURCE_APP,
         env={**env, "VMSG_FIRST_PAINT_FILE": str(stamp)}, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -120,6 +124,24 @@ def launch(env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
         "minimal_window_first_paint_ms": round(m * 1000, 1),
         "launch_ratio": round(a / m, 2),
         "launch_target_ratio": 2.0,
+    }
+
+
+def frozen_launch(env: dict[str, str], home: Path, runs: int, exe: Path) -> dict[str, Any]:
+    """The frozen app's launch to first paint against the source app's, interleaved."""
+    frozen_cmd = [str(exe.resolve())]
+    source, frozen = [], []
+    app_first_paint(env, home)  # warm the OS file cache for both
+    app_first_paint(env, home, frozen_cmd)
+    for _ in range(runs):
+        source.append(app_first_paint(env, home))
+        frozen.append(app_first_paint(env, home, frozen_cmd))
+    s, f = statistics.median(source), statistics.median(frozen)
+    return {
+        "source_first_paint_ms": round(s * 1000, 1),
+        "frozen_first_paint_ms": round(f * 1000, 1),
+        "frozen_vs_source": round(f / s, 2),
+        "frozen_target_ratio": 1.5,
     }
 
 
@@ -240,6 +262,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="launches of each window")
     parser.add_argument("--quick", action="store_true", help="a 30 s take, 3 launches")
     parser.add_argument("--launch-only", action="store_true", help="only the launch figures")
+    parser.add_argument(
+        "--frozen",
+        type=Path,
+        help="a built bundle's video-messaging executable: its launch against the source "
+        "app's, side by side (target: at most 1.5x); implies --launch-only",
+    )
     parser.add_argument("--child-take", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_take is not None:
@@ -259,6 +287,10 @@ def main() -> None:
         while not manifest.exists() and time.monotonic() < end:
             time.sleep(0.1)
         result: dict[str, Any] = {"benchmark": "ui"}
+        if args.frozen is not None:
+            result.update(frozen_launch(env, home, args.runs, args.frozen))
+            print(json.dumps(result))
+            return
         result.update(launch(env, home, args.runs))
         if args.launch_only:
             print(json.dumps(result))

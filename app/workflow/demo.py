@@ -85,6 +85,7 @@ def run_demo(
             uploads=folder / "uploads",
             token_cache=folder / "msal-token-cache.bin",
             plaintext_token_cache=True,
+            throwaway_token_cache=True,
             sandbox_dir=folder / "sandbox",
         )
         with Services(SANDBOX_PROFILE, locations=locations, on_event=on_event) as services:

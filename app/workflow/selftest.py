@@ -189,10 +189,33 @@ def captured_stderr() -> Iterator[list[str]]:
             lines.extend(line for line in text.splitlines() if line.strip())
 
 
-def run_self_test(extra: list[tuple[str, Callable[[], str]]] | None = None) -> SelfTestReport:
-    """Every check, then the whole flow in a temporary folder; never raises."""
+#: A self-test that has not finished by then prints where it is stuck and exits 1.
+TIMEOUT_SECONDS = 300.0
+
+
+def run_self_test(
+    extra: list[tuple[str, Callable[[], str]]] | None = None,
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+) -> SelfTestReport:
+    """Every check, then the whole flow in a temporary folder; never raises, never hangs
+    (after ``timeout`` it prints every thread's stack to stderr and exits 1)."""
+    import faulthandler  # noqa: PLC0415
+
     report = SelfTestReport()
     started = time.monotonic()
+    watchdog = open(os.dup(2), "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    faulthandler.dump_traceback_later(timeout, exit=True, file=watchdog)
+    try:
+        _run_checks(report, extra)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        watchdog.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _run_checks(report: SelfTestReport, extra: list[tuple[str, Callable[[], str]]] | None) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="vmsg-self-test-") as tmp,
         _own_home(Path(tmp) / "home"),
@@ -210,5 +233,3 @@ def run_self_test(extra: list[tuple[str, Callable[[], str]]] | None = None) -> S
             _check(report, name, fn)
         _check(report, "record_upload_send", _flow(folder))
     report.stderr = [line for line in err if not any(p.search(line) for p in BENIGN_STDERR)]
-    report.seconds = time.monotonic() - started
-    return report

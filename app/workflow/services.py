@@ -84,6 +84,10 @@ class Locations:
     token_cache: Path | None = None
     #: Allow the token cache in a plain 0600 file (the demo's sandbox-only tokens).
     plaintext_token_cache: bool = False
+    #: A throwaway sign-in (the demo, the self-test): the token cache is a plain file from
+    #: the start and no OS key store is touched (a Linux desktop without a running
+    #: Secret Service can block libsecret for minutes; a Mac would ask for the Keychain).
+    throwaway_token_cache: bool = False
     #: The Sandbox profile's data folder; default: ``$VMSG_SANDBOX_DIR`` or the user's.
     sandbox_dir: Path | None = None
 
@@ -242,10 +246,14 @@ class Services:
                     self.settings.allow_plaintext_token_cache
                     or self.locations.plaintext_token_cache
                 )
+                throwaway = self.locations.throwaway_token_cache
                 store = TokenCacheStore(
-                    self.profile_name, allow_plaintext=allow, location=self.locations.token_cache
+                    self.profile_name,
+                    allow_plaintext=allow or throwaway,
+                    location=self.locations.token_cache,
+                    persistence_factory=_no_os_key_store if throwaway else None,
                 )
-                if store.warning:
+                if store.warning and not throwaway:
                     self.emit(Notice(store.warning, level="warning", topic="token-storage"))
                 self._lazy.store = store
             return self._lazy.store
@@ -565,3 +573,8 @@ class Services:
                 hint="Set the SMTP user name, or give the sender's address.",
                 setting="mail.smtp_username",
             )
+
+
+def _no_os_key_store(location: str) -> object:
+    """For a throwaway sign-in: the OS key store is "unavailable", so the cache is a file."""
+    raise RuntimeError(f"a throwaway sign-in is kept in a plain file ({location})")
