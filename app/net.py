@@ -4,8 +4,8 @@ Both API clients (``app.kaltura.client`` and ``app.microsoft.graph``) and the MS
 take their ``requests.Session`` from :func:`secure_session`, so the rules live in one place:
 
 - the TLS context refuses anything older than TLS 1.2 and always verifies the server's
-  certificate and host name; a request with ``verify=False`` is refused, whatever a caller
-  passes;
+  certificate and host name; a request that asks to skip that check is refused, whatever
+  a caller passes;
 - ``ca_file`` adds a private CA (the built-in sandbox, a private Kaltura deployment). With a
   CA file the environment is ignored (``trust_env=False``): requests would otherwise let
   ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` replace it (docs/protocols.md, "TLS");

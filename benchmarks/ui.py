@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,19 @@ def app_first_paint(env: dict[str, str], home: Path, command: list[str] | None =
             proc.wait(30)
 
 
+def _interleaved(
+    baseline: Callable[[], float], measured: Callable[[], float], runs: int
+) -> tuple[float, float]:
+    """Medians of ``runs`` launches of each, one after the other (after one warm-up each,
+    for the OS file cache), so a busy moment of the machine hits both alike."""
+    baseline()
+    measured()
+    pairs = [(baseline(), measured()) for _ in range(runs)]
+    return statistics.median(b for b, _ in pairs), statistics.median(m for _, m in pairs)
+
+
 def launch(env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
-    minimal, app = [], []
-    first_paint(MINIMAL, env)  # warm the OS file cache for both
-    app_first_paint(env, home)
-    for _ in range(runs):
-        minimal.append(first_paint(MINIMAL, env))
-        app.append(app_first_paint(env, home))
-    m, a = statistics.median(minimal), statistics.median(app)
+    m, a = _interleaved(lambda: first_paint(MINIMAL, env), lambda: app_first_paint(env, home), runs)
     return {
         "launch_first_paint_ms": round(a * 1000, 1),
         "minimal_window_first_paint_ms": round(m * 1000, 1),
@@ -130,13 +136,9 @@ def launch(env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
 def frozen_launch(env: dict[str, str], home: Path, runs: int, exe: Path) -> dict[str, Any]:
     """The frozen app's launch to first paint against the source app's, interleaved."""
     frozen_cmd = [str(exe.resolve())]
-    source, frozen = [], []
-    app_first_paint(env, home)  # warm the OS file cache for both
-    app_first_paint(env, home, frozen_cmd)
-    for _ in range(runs):
-        source.append(app_first_paint(env, home))
-        frozen.append(app_first_paint(env, home, frozen_cmd))
-    s, f = statistics.median(source), statistics.median(frozen)
+    s, f = _interleaved(
+        lambda: app_first_paint(env, home), lambda: app_first_paint(env, home, frozen_cmd), runs
+    )
     return {
         "source_first_paint_ms": round(s * 1000, 1),
         "frozen_first_paint_ms": round(f * 1000, 1),

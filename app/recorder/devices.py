@@ -250,6 +250,18 @@ def _seconds(text: str) -> float:
     return float(text.removesuffix("s"))
 
 
+def _not_connected(kind: str, spec: str, otherwise: str) -> Exception:
+    """A saved or typed device that is not among those found now (never another one)."""
+    from app.errors import DeviceError  # noqa: PLC0415
+
+    parsed = parse_id(spec)
+    return DeviceError(
+        f"The {kind} {parsed[1] if parsed else spec!r} is not connected.",
+        hint=f"Connect it, or choose another {kind} (the device list shows those found), "
+        f"{otherwise}.",
+    )
+
+
 def make_camera(spec: str | None) -> Any:
     """A camera source from ``ID``, ``synthetic[:pattern=black,lost_after=3]`` or
     ``file:PATH``; None means the first camera found."""
@@ -283,12 +295,7 @@ def make_camera(spec: str | None) -> Any:
         return OpenCVCamera(found.index, name=found.name, api=found.backend)
     if spec.isdigit():  # not listed by name: let the OS say whether it opens
         return OpenCVCamera(int(spec))
-    parsed = parse_id(spec)
-    raise DeviceError(
-        f"The camera {parsed[1] if parsed else spec!r} is not connected.",
-        hint="Connect it, or choose another camera (the device list shows those found), "
-        "'synthetic', or 'file:PATH'.",
-    )
+    raise _not_connected("camera", spec, "'synthetic', or 'file:PATH'")
 
 
 def make_microphone(spec: str | None) -> Any:
@@ -325,9 +332,4 @@ def make_microphone(spec: str | None) -> Any:
         return SoundDeviceMicrophone(found.index, name=found.name)
     if spec.isdigit():  # not listed (another host API): let PortAudio say whether it opens
         return SoundDeviceMicrophone(int(spec))
-    parsed = parse_id(spec)
-    raise DeviceError(
-        f"The microphone {parsed[1] if parsed else spec!r} is not connected.",
-        hint="Connect it, choose another microphone (the device list shows those found), "
-        "or record without sound.",
-    )
+    raise _not_connected("microphone", spec, "or record without sound")

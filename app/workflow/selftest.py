@@ -128,8 +128,7 @@ def _keyring() -> str:
 
 def _flow(folder: Path) -> Callable[[], str]:
     def run() -> str:
-        import requests  # noqa: PLC0415
-
+        from app import net  # noqa: PLC0415
         from app.recorder import media  # noqa: PLC0415
         from app.workflow.demo import run_demo  # noqa: PLC0415
 
@@ -140,7 +139,8 @@ def _flow(folder: Path) -> Callable[[], str]:
                 raise RuntimeError(f"the email was not sent: {states}")
             if not demo.emails:
                 raise RuntimeError("the sandbox mailbox holds no email")
-            page = requests.get(demo.landing_pages[0], timeout=30)
+            with net.secure_session() as http:  # the app's one way to the network
+                page = http.get(demo.landing_pages[0], timeout=30)
             if page.status_code != 200:
                 raise RuntimeError(f"the landing page answered {page.status_code}")
             check = media.check_playable(demo.take)

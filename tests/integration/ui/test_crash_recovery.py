@@ -35,20 +35,26 @@ def _recording_take() -> Path | None:
     return None
 
 
-def test_a_take_killed_mid_recording_is_recovered_and_offered(
-    qtbot: Any, sandbox: Any, desktop_factory: Any, tmp_path: Path
-) -> None:
+def _start_app(tmp_path: Path, log_name: str, *args: str) -> tuple[Any, dict[str, str], Path]:
+    """``vmsg gui ARGS`` in its own process, offscreen, with a temporary folder of its own
+    (its single-instance socket is private to the test); stderr goes to ``log_name``."""
     write_settings()
-    # Its own temporary folder: the app's single-instance socket is private to the test.
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(short_dir(tmp_path))}
-    log = tmp_path / "first-app.log"
+    log = tmp_path / log_name
     with open(log, "w") as err:
-        first = subprocess.Popen(
-            [sys.executable, "-m", "app", "gui", "--quick-record"],
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "gui", *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
+    return proc, env, log
+
+
+def test_a_take_killed_mid_recording_is_recovered_and_offered(
+    qtbot: Any, sandbox: Any, desktop_factory: Any, tmp_path: Path
+) -> None:
+    first, _env, log = _start_app(tmp_path, "first-app.log", "--quick-record")
     try:
         wait_until(lambda: _recording_take() is not None or first.poll() is not None, timeout=120)
         assert first.poll() is None, log.read_text(encoding="utf-8")
@@ -81,17 +87,7 @@ def test_a_stop_signal_during_a_take_keeps_it_final(
 ) -> None:
     """SIGTERM (logout, shutdown) quits the app like its Quit menu: the take is finished
     and kept, not left for recovery."""
-    write_settings()
-    # Its own temporary folder: the app's single-instance socket is private to the test.
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(short_dir(tmp_path))}
-    log = tmp_path / "app.log"
-    with open(log, "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "gui", "--quick-record"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+    proc, _env, log = _start_app(tmp_path, "app.log", "--quick-record")
     try:
         wait_until(lambda: _recording_take() is not None or proc.poll() is not None, timeout=120)
         assert proc.poll() is None, log.read_text(encoding="utf-8")
@@ -116,17 +112,9 @@ def test_a_second_launch_hands_over_and_quick_record_records_in_the_running_app(
     app, which starts a quick recording; the second process exits at once."""
     from app.ui.single_instance import server_name
 
-    write_settings()
-    # Its own temporary folder: the app's single-instance socket is private to the test.
-    sockets = short_dir(tmp_path)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(sockets)}
-    log = tmp_path / "first.log"
-    with open(log, "w") as err:
-        first = subprocess.Popen(
-            [sys.executable, "-m", "app", "gui"], env=env, stdout=subprocess.DEVNULL, stderr=err
-        )
+    first, env, log = _start_app(tmp_path, "first.log")
     try:
-        path = sockets / server_name()
+        path = Path(env["TMPDIR"]) / server_name()
         wait_until(lambda: path.exists() or first.poll() is not None, timeout=60)
         assert first.poll() is None, log.read_text(encoding="utf-8")
         assert _recording_take() is None
