@@ -133,8 +133,9 @@ STOPPER = """
 import sys, time
 from app import system
 system.stop_on_signals()
-print("ready", flush=True)
 try:
+    # "ready" inside the try: the signal can land while print is still returning.
+    print("ready", flush=True)
     for _ in range(300):  # short waits: on Windows only SIGINT cuts a long sleep short
         time.sleep(0.1)
 except KeyboardInterrupt as exc:
