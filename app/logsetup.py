@@ -17,6 +17,7 @@ The ``msal`` logger sits at WARNING unless ``--verbose``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import logging.handlers
 import re
@@ -69,36 +70,40 @@ def _quoted(match: re.Match[str]) -> str:
 
 _Replacement = str | Callable[[re.Match[str]], str]
 
-_PATTERNS: list[tuple[re.Pattern[str], _Replacement]] = [
-    # JWT: three base64url parts, the first a JSON header ("eyJ" = base64 of '{"').
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
-    # Authorization headers.
-    (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
-    # Kaltura KS v2 (base64 of "v2|...", URL-safe alphabet).
-    (re.compile(r"djJ8[A-Za-z0-9_\-+/=]{8,}"), REDACTED),
-    # Kaltura also takes parameters as path segments: /ks/<KS>/.
-    (re.compile(r"(?i)(/ks/)[^/?#\s]+"), rf"\1{REDACTED}"),
-    # key=value in query strings and form bodies.
-    (
-        re.compile(rf"(?i)(?<![A-Za-z0-9_])({_KEYS})=([^&\s'\",;)}}\]]+)"),
-        rf"\1={REDACTED}",
-    ),
-    # "key": "value" (JSON) and 'key': 'value' (Python reprs).
-    (
-        re.compile(rf"(?i)([\"']?)({_KEYS})\1(\s*[:=]\s*)([\"'])((?:(?!\4).)*)\4"),
-        _quoted,
-    ),
-    # key: value in headers.
-    (
-        re.compile(rf"(?im)^(\s*)({_KEYS})(:\s*)(\S.*)$"),
-        rf"\1\2\3{REDACTED}",
-    ),
-]
+
+@functools.cache
+def _patterns() -> list[tuple[re.Pattern[str], _Replacement]]:
+    """Compiled on first use: the desktop app paints its window before it logs."""
+    return [
+        # JWT: three base64url parts, the first a JSON header ("eyJ" = base64 of '{"').
+        (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+        # Authorization headers.
+        (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
+        # Kaltura KS v2 (base64 of "v2|...", URL-safe alphabet).
+        (re.compile(r"djJ8[A-Za-z0-9_\-+/=]{8,}"), REDACTED),
+        # Kaltura also takes parameters as path segments: /ks/<KS>/.
+        (re.compile(r"(?i)(/ks/)[^/?#\s]+"), rf"\1{REDACTED}"),
+        # key=value in query strings and form bodies.
+        (
+            re.compile(rf"(?i)(?<![A-Za-z0-9_])({_KEYS})=([^&\s'\",;)}}\]]+)"),
+            rf"\1={REDACTED}",
+        ),
+        # "key": "value" (JSON) and 'key': 'value' (Python reprs).
+        (
+            re.compile(rf"(?i)([\"']?)({_KEYS})\1(\s*[:=]\s*)([\"'])((?:(?!\4).)*)\4"),
+            _quoted,
+        ),
+        # key: value in headers.
+        (
+            re.compile(rf"(?im)^(\s*)({_KEYS})(:\s*)(\S.*)$"),
+            rf"\1\2\3{REDACTED}",
+        ),
+    ]
 
 
 def redact(text: str) -> str:
     """Remove secrets from one log line (or any text)."""
-    for pattern, repl in _PATTERNS:
+    for pattern, repl in _patterns():
         text = pattern.sub(repl, text)
     return text
 
