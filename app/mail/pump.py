@@ -239,17 +239,24 @@ class Pump:
                     break
                 self._wake.wait(min(remaining, 0.2))
 
-    def drain(self, cancel: threading.Event | None = None, *, horizon: float = 60.0) -> None:
-        """Send what is due now or within ``horizon`` seconds, then return.
+    def drain(
+        self,
+        cancel: threading.Event | None = None,
+        *,
+        horizon: float = 60.0,
+        job_id: str | None = None,
+    ) -> None:
+        """Send what is due now or within ``horizon`` seconds (of ``job_id`` only, when
+        given), then return.
 
         Unlike :meth:`run` it does not wait for videos that are still uploading (their
         messages stay queued for whoever attaches the video).
         """
         cancel = cancel or threading.Event()
         while not cancel.is_set():
-            if self.run_once():
+            if self.run_once(job_id):
                 continue
-            due = self.outbox.next_due_at(transport=self.transport.name)
+            due = self.outbox.next_due_at(transport=self.transport.name, job_id=job_id)
             if due is None:
                 return
             wait = due - self.clock()

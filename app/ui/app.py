@@ -216,9 +216,50 @@ class DesktopApp(QObject):
     def _reconciled(self, report: ReconcileReport) -> None:
         self.report = report
         self.window.show_reconcile(report)
+        if report.waiting and not (report.recovered or report.outbox.get("unknown")):
+            self.offer_waiting(report.waiting)
         self.window.refresh_account()
         self.window.history.start_watching()
         self.reconciled.emit(report)
+
+    def offer_waiting(self, count: int) -> None:
+        """Emails left waiting by a cancelled or interrupted send: offered, never sent
+        behind the person's back (they may have cancelled on purpose)."""
+        many = count != 1
+        self.window.banner.show_message(
+            f"{count} email{'s' if many else ''} of an earlier send {'are' if many else 'is'} "
+            "waiting to go out.",
+            "info",
+            detail="They were not sent because the send was cancelled or the app closed.",
+            actions=[("Send now", self.send_waiting), ("Open history", self.window.show_history)],
+        )  # fmt: skip
+
+    def send_waiting(self) -> None:
+        """Send every message that is due (each job's own rules: exactly-once checks first)."""
+        from app.workflow.send import send_due  # noqa: PLC0415
+
+        services = self.services
+        if services is None:
+            return
+        self.window.banner.hide()
+        self.set_busy("sending", True)
+
+        def done(_result: object) -> None:
+            self.set_busy("sending", False)
+            self.notify("Video Messaging", "The waiting emails were sent.")
+            self.window.refresh_history()
+
+        def failed(error: AppError | None) -> None:
+            self.set_busy("sending", False)
+            if error is not None:
+                self.window.banner.show_error(error, retry=self.send_waiting)
+            self.window.refresh_history()
+
+        self.tasks.run(
+            "send the waiting emails",
+            lambda cancel: send_due(services, on_event=self.bridge.post, cancel=cancel),
+            on_done=done, on_error=failed,
+        )  # fmt: skip
 
     def _reconcile_failed(self, error: AppError | None) -> None:
         if error is not None:
@@ -405,8 +446,8 @@ class DesktopApp(QObject):
         answer = QMessageBox.question(
             self.window,
             "Quit Video Messaging?",
-            f"You are in the middle of {what}. The recording is kept and the messages not "
-            "sent yet stay in the outbox; they continue when you open the app again.",
+            f"You are in the middle of {what}. The recording is kept, and emails not sent "
+            "yet are kept in History; the app offers to send them when you open it again.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )

@@ -25,17 +25,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Action = Literal["resend", "mark_sent", "withdraw"]
+Action = Literal["send", "resend", "mark_sent", "withdraw"]
 
-#: What a person may do with a message in each state.
+#: What a person may do with a message in each state. A queued message waits for a
+#: sender (a send was cancelled or the app quit mid-send): "Send now" sends it.
 ACTIONS: dict[str, tuple[Action, ...]] = {
-    "queued": ("withdraw",),
+    "queued": ("send", "withdraw"),
     "failed": ("resend", "withdraw"),
     "unknown": ("mark_sent", "resend"),
     "cancelled": ("resend",),
 }
 
 ACTION_LABELS: dict[Action, str] = {
+    "send": "Send now",
     "resend": "Send again",
     "mark_sent": "It was sent",
     "withdraw": "Don't send",
@@ -55,13 +57,18 @@ class SentMessage:
     sent_at: float | None
     landing_url: str
     token: str
+    #: False when its send's video never finished uploading: nothing can send it then.
+    has_video: bool = True
 
     @property
     def label(self) -> str:
         return f"{self.name} <{self.address}>" if self.name else self.address
 
     def actions(self) -> tuple[Action, ...]:
-        return ACTIONS.get(self.state, ())
+        found = ACTIONS.get(self.state, ())
+        if not self.has_video:
+            found = tuple(a for a in found if a not in ("send", "resend"))
+        return found
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,7 @@ class SentJob:
         return any(m.state in ("failed", "unknown") for m in self.messages)
 
 
-def _message(row: OutboxMessage) -> SentMessage:
+def _message(row: OutboxMessage, *, has_video: bool) -> SentMessage:
     return SentMessage(
         id=row.id,
         name=row.recipient.display_name,
@@ -108,6 +115,7 @@ def _message(row: OutboxMessage) -> SentMessage:
         sent_at=row.sent_at,
         landing_url=row.landing_url,
         token=row.token,
+        has_video=has_video,
     )
 
 
@@ -119,7 +127,7 @@ def _job(job: Job, rows: Iterable[OutboxMessage]) -> SentJob:
         title=comp.video_title,
         entry_id=job.entry_id or "",
         subject=comp.subject or "",
-        messages=tuple(_message(r) for r in rows),
+        messages=tuple(_message(r, has_video=bool(job.entry_id)) for r in rows),
     )
 
 
@@ -139,11 +147,15 @@ def act(
     on_event: OnEvent | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
-    """Do ``action`` to one message; a resent message is sent now."""
+    """Do ``action`` to one message; a message sent or resent goes out now (with the
+    rest of its send that is due)."""
     from app.workflow.send import send_due  # noqa: PLC0415
 
     outbox = services.outbox()
-    if action == "withdraw":
+    if action == "send":
+        services.require_valid_policy()
+        send_due(services, message_id=message_id, on_event=on_event, cancel=cancel)
+    elif action == "withdraw":
         outbox.withdraw(message_id)
     elif action == "mark_sent":
         outbox.mark_sent(message_id)

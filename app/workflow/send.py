@@ -493,10 +493,12 @@ def send_due(
     with services.activity(cancel):
         outbox = services.outbox()
         jobs = {j.id: j for j in outbox.jobs()}
-        wanted = {outbox.message(message_id).job_id} if message_id else set(jobs)
+        only = outbox.message(message_id).job_id if message_id else None
+        wanted = {only} if only else set(jobs)
         for kind in sorted({jobs[j].transport for j in wanted if j in jobs}):
             transport, _sender = services.transport(kind, cancel=cancel)
-            Pump(outbox, transport, services.landing_url, on_event=emit).drain(cancel)
+            pump = Pump(outbox, transport, services.landing_url, on_event=emit)
+            pump.drain(cancel, job_id=only)
 
 
 __all__ = [

@@ -64,6 +64,9 @@ class ReconcileReport:
     settled_unknown: list[str] = field(default_factory=list)
     #: The outbox afterwards: state -> count (sent and cancelled left out).
     outbox: dict[str, int] = field(default_factory=dict)
+    #: Queued messages whose video is there: nothing but a sender is missing (a send was
+    #: cancelled, or the app quit mid-send). The front end offers to send them.
+    waiting: int = 0
     #: The steps in the order they ran (takes, uploads, outbox).
     steps: list[str] = field(default_factory=list)
 
@@ -154,7 +157,10 @@ def _settle_outbox(services: Services, report: ReconcileReport, older_than: floa
     outbox = services.outbox()
     report.settled_unknown = outbox.recover(older_than=older_than)
     counts: dict[str, int] = {}
+    with_video = {j.id for j in outbox.jobs() if j.entry_id}
     for message in outbox.messages():
         if message.state not in ("sent", "cancelled"):
             counts[message.state] = counts.get(message.state, 0) + 1
+        if message.state == "queued" and message.job_id in with_video:
+            report.waiting += 1
     report.outbox = counts

@@ -2,7 +2,8 @@
 
 Sends are listed newest first; a send opens into its recipients. A message whose fate is
 unknown offers "It was sent" (found in Sent Items) and "Send again"; a failed one "Send
-again" and "Don't send"; a queued one "Don't send". Views and plays come from Kaltura and
+again" and "Don't send"; a queued one (its send was cancelled or cut short) "Send now"
+and "Don't send". Views and plays come from Kaltura and
 are checked every minute while the app runs; a new view is a desktop notification.
 """
 

@@ -88,7 +88,10 @@ class SentPage(QWidget):
             )
         queued = [m for m in messages if m.state == "queued"]
         if queued:
-            parts.append(f"{len(queued)} are queued and go out as soon as possible.")
+            parts.append(
+                f"{len(queued)} did not go out yet: send them from the "
+                "history (Send now), or withdraw them there (Don't send)."
+            )
         if self.link:
             parts.append(f'Video: <a href="{html.escape(self.link)}">{html.escape(self.link)}</a>')
         self.detail.setText("<br>".join(parts))

@@ -1,0 +1,79 @@
+"""Emails left waiting by a cancelled send: counted at start-up, offered in the history,
+and sent on request, only their own send's, each once."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from app.mail.message import Composition, parse_address
+from app.mail.pump import OutboxEvent
+from app.sandbox.testing import write_mp4
+from app.workflow.history import act, history
+from app.workflow.send import SendRequest, SendSession
+from app.workflow.services import Services
+from app.workflow.startup import reconcile
+from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
+
+PEOPLE = [f"Person {i:02d} <p{i:02d}@fabrikam.example>" for i in range(45)]
+
+
+def _delivered(sandbox: Any) -> Counter[str]:
+    address = sandbox.manifest["senders"][0]["email"]
+    return Counter(
+        r["message"]["toRecipients"][0]["emailAddress"]["address"]
+        for r in sandbox.microsoft.graph.sent_messages(address)
+    )
+
+
+def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
+    sandbox: Any,
+    plaintext_cache: None,
+    tmp_path: Path,
+    composition: Composition,  # noqa: F811
+) -> None:
+    video = write_mp4(tmp_path / "v.mp4", seconds=1.0)
+    # Slow batches, so Cancel lands after the first batch and before the others.
+    sandbox.microsoft.graph_server.faults.configure(latency_ms=500, match=r"/\$batch$")
+    cancel = threading.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, OutboxEvent) and event.kind == "message" and event.state == "sent":
+            cancel.set()  # the person pressed Cancel once the first emails went out
+
+    with Services.open() as services:
+        session = SendSession(services, SendRequest.build(video, to=PEOPLE), on_event=on_event)
+        session.prepare()
+        result = session.run(cancel)
+        sandbox.microsoft.graph_server.faults.reset()
+        left = [m for m in result.messages if m.state == "queued"]
+        first = _delivered(sandbox)
+        assert left and 0 < sum(first.values()) < len(PEOPLE)
+        outbox = services.outbox()
+        # Another send's waiting email (same video), and one whose video never arrived.
+        other = outbox.add_job(
+            composition, [parse_address("zoe@fabrikam.example")], entry_id=result.entry_id
+        )
+        no_video = outbox.add_job(composition, [parse_address("yan@fabrikam.example")])
+
+        report = reconcile(services, folders=[tmp_path])
+        assert report.waiting == len(left) + 1  # not the one without a video
+
+        jobs = {j.id: j for j in history(services)}
+        ours = jobs[outbox.message(left[0].id).job_id]
+        queued = [m for m in ours.messages if m.state == "queued"]
+        assert len(queued) == len(left)
+        assert all(m.actions() == ("send", "withdraw") for m in queued)
+        [lonely] = jobs[no_video].messages
+        assert lonely.actions() == ("withdraw",)  # nothing could send it
+
+        act(services, queued[0].id, "send")
+
+        assert {m.state for m in outbox.messages(ours.id)} == {"sent"}
+        assert [m.state for m in outbox.messages(other)] == ["queued"]  # not its send
+        assert [m.state for m in outbox.messages(no_video)] == ["queued"]
+    delivered = _delivered(sandbox)
+    assert sorted(delivered) == sorted(parse_address(p).email for p in PEOPLE)
+    assert set(delivered.values()) == {1}  # everybody once, nobody twice
