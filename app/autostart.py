@@ -37,13 +37,18 @@ LAUNCH_AGENT_LABEL = f"com.{APP_AUTHOR.lower()}.{APP_ID}"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 STARTUP_APPROVED_KEY = r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run"
 RUN_VALUE_NAME = APP_NAME
+#: The setting that turns the entry on and off (app/settings.py, Desktop.start_at_login):
+#: the one the errors here point to.
+SETTING = "desktop.start_at_login"
 
 
 def default_command(*, platform: str = sys.platform) -> list[str]:
-    """What starts the app at login: the frozen executable itself, or this Python running
-    the desktop app minimized (``pythonw`` on Windows, so no console window opens)."""
+    """What starts the app at login, in the tray (``--minimized``, app/ui/entry.py): the
+    frozen executable, or this Python running the desktop app (``pythonw`` on Windows, so
+    no console window opens). The Windows installer's optional task writes the frozen
+    command too (packaging/windows/video-messaging.iss, ``RunCommand``)."""
     if getattr(sys, "frozen", False):
-        return [sys.executable]
+        return [sys.executable, "--minimized"]
     python = Path(sys.executable)
     if platform == "win32" and python.name.lower() == "python.exe":
         windowless = python.with_name("pythonw.exe")
@@ -394,6 +399,7 @@ def _unreadable(location: str, exc: Exception) -> SettingsError:
         f"Could not read the start-at-login entry {location}.",
         hint="Turn starting at login off and on again to rewrite it.",
         details=f"{type(exc).__name__}: {exc}",
+        setting=SETTING,
     )
 
 
@@ -435,7 +441,7 @@ def enable(
     replacing any entry there was."""
     entry = _autostart(platform, home, run_key)
     if entry is None:
-        raise SettingsError("Starting at login is not supported on this system.")
+        raise SettingsError("Starting at login is not supported on this system.", setting=SETTING)
     command = list(command) if command is not None else default_command(platform=platform)
     if not command or not command[0]:
         raise ValueError("the command to start at login is empty")
@@ -446,6 +452,7 @@ def enable(
             f"Could not turn on starting at login: {entry.location} could not be written.",
             hint="Check that your home folder is writable, then try again.",
             details=f"{type(exc).__name__}: {exc}",
+            setting=SETTING,
         ) from exc
 
 
@@ -463,6 +470,7 @@ def disable(
             f"Could not turn off starting at login: {entry.location} could not be removed.",
             hint="Remove it yourself, or check its permissions and try again.",
             details=f"{type(exc).__name__}: {exc}",
+            setting=SETTING,
         ) from exc
 
 

@@ -47,9 +47,9 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings as settings_mod
-from app.errors import AppError, SettingsError
+from app.errors import Action, AppError, SettingsError
 from app.ui import icons, permissions
-from app.ui.banner import Banner
+from app.ui.banner import Banner, copy_details
 
 if TYPE_CHECKING:
     from app.ui.app import DesktopApp
@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 PAGES = (("profile", "Organization", "person"), ("email", "Email Settings", "send"),
          ("recording", "Recording", "camera"), ("general", "General", "settings"))  # fmt: skip
+#: Shown as the OS has it (its entry, app/autostart.py), not only as settings.json says.
+START_AT_LOGIN = "desktop.start_at_login"
 
 
 class SettingsDialog(QDialog):
@@ -72,6 +74,7 @@ class SettingsDialog(QDialog):
         self.profile_key = f"profiles.{self.profile.name}"
         outer = QVBoxLayout(self)
         self.banner = Banner()
+        self.banner.action_requested.connect(self.on_banner_action_requested)
         outer.addWidget(self.banner)
         body = QHBoxLayout()
         outer.addLayout(body, 1)
@@ -105,6 +108,30 @@ class SettingsDialog(QDialog):
         widget = self._field_for(setting)
         if widget is not None:
             widget.setFocus()
+
+    def on_banner_action_requested(self, action: Action, error: AppError | None) -> None:
+        """The banner's button, here: the settings it names are in this dialog."""
+        if action is Action.OPEN_SETTINGS:
+            widget = self._field_for(error.setting if error is not None else "")
+            if widget is None:
+                return
+            self.nav.setCurrentRow(self._page_of(widget))
+            widget.setFocus()
+        elif action is Action.SIGN_IN:
+            self.show_page("email")
+        elif action is Action.CHECK_DEVICE:
+            self.show_page("recording")
+        elif action is Action.CONTACT_ADMIN and error is not None:
+            copy_details(error)
+        else:
+            self.app.handle_action(action, error)
+
+    def _page_of(self, widget: QWidget) -> int:
+        for index in range(self.stack.count()):
+            page = self.stack.widget(index)
+            if page is not None and page.isAncestorOf(widget):
+                return index
+        return 0
 
     def _field_for(self, setting: str) -> QWidget | None:
         if not setting:
@@ -431,13 +458,58 @@ class SettingsDialog(QDialog):
         layout.addStretch(1)
         return page
 
+    def _start_at_login_now(self, saved: bool) -> bool:
+        """Whether the app starts at login, as the OS says: its entry can also be written
+        by the Windows installer, or turned off in Task Manager or by removing the
+        autostart file. settings.json is brought in step. A policy's value is shown as set;
+        an entry that cannot be read is shown as saved, and said."""
+        if self.app.locked(START_AT_LOGIN):
+            return saved
+        from app import autostart  # noqa: PLC0415
+
+        try:
+            registered = autostart.is_enabled()
+        except SettingsError as exc:
+            self.banner.show_error(exc)
+            return saved
+        if registered != saved:
+            log.info("start at login is %s outside the app: saving that", registered)
+            self.app.save_settings({START_AT_LOGIN: registered})
+        return registered
+
+    def _apply_start_at_login(self, on: bool) -> bool:
+        """Write (or remove) the login entry; on failure, the checkbox goes back to what
+        is saved and the banner says why. True when it was done."""
+        from app import autostart  # noqa: PLC0415
+
+        try:
+            if on:
+                autostart.enable()
+            else:
+                autostart.disable()
+        except SettingsError as exc:
+            log.warning(
+                "start at login not turned %s: %s %s", "on" if on else "off", exc, exc.details
+            )
+            _widget, before = self.fields[START_AT_LOGIN]
+            self.start_at_login.setChecked(bool(before))
+            self.show_page("general")
+            self.banner.show_error(exc)
+            return False
+        return True
+
     def _page_general(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
         form = QFormLayout()
         d = self.app.settings.desktop
         self.start_at_login = QCheckBox("Start Video Messaging when I log in (in the tray)")
-        form.addRow("", self._bind("desktop.start_at_login", self.start_at_login, d.start_at_login))
+        form.addRow(
+            "",
+            self._bind(
+                START_AT_LOGIN, self.start_at_login, self._start_at_login_now(d.start_at_login)
+            ),
+        )
         self.shortcut_edit = QKeySequenceEdit()
         self.shortcut_edit.setMaximumSequenceLength(1)
         self.shortcut_edit.setAccessibleName("Quick record shortcut")
@@ -668,6 +740,9 @@ class SettingsDialog(QDialog):
         from app import secrets  # noqa: PLC0415
 
         changes = self.changes()
+        # The entry first: the saved setting says what was done (nothing is saved when it fails).
+        if START_AT_LOGIN in changes and not self._apply_start_at_login(changes[START_AT_LOGIN]):
+            return
         if changes and not self.app.save_settings(changes):
             return
         token = getattr(self, "app_token", None)
@@ -676,14 +751,6 @@ class SettingsDialog(QDialog):
                 secrets.store(self.profile.name, secrets.KALTURA_APP_TOKEN, token.text())
             except AppError as exc:
                 self.banner.show_error(exc)
-                return
-        if "desktop.start_at_login" in changes:
-            from app import autostart  # noqa: PLC0415
-
-            try:
-                autostart.enable() if changes["desktop.start_at_login"] else autostart.disable()
-            except OSError as exc:
-                self.banner.show_message(f"Start at login could not be changed: {exc}", "error")
                 return
         if "desktop.quick_record_shortcut" in changes:
             self.app.register_hotkey()

@@ -16,9 +16,10 @@
 ;   vmsg.exe, the command line) with everything beside them;
 ; - a Start-menu shortcut; an optional task "Start Video Messaging when I sign in" that
 ;   writes the very Run value the app's own setting writes (app/autostart.py: value
-;   RUN_VALUE_NAME under HKCU\RUN_KEY, data = the executable's path quoted as
-;   subprocess.list2cmdline quotes it, i.e. in quotes when it has a space), and clears
-;   Explorer's "turned off" record of it as the app does;
+;   RUN_VALUE_NAME under HKCU\RUN_KEY, data = default_command() of the frozen app,
+;   [exe, "--minimized"], as subprocess.list2cmdline writes it: the executable's path, in
+;   quotes when it has a space, then " --minimized", so the app starts in the tray), and
+;   clears Explorer's "turned off" record of it as the app does;
 ; - on uninstall: removes that Run value (and its StartupApproved record) whoever wrote
 ;   it, and KEEPS the user's data unless the user says Yes (default No; a silent uninstall
 ;   always keeps it). The data lives where app/paths.py puts it through platformdirs
@@ -151,11 +152,12 @@ const
 var
   DeleteUserData: Boolean;
 
-{ The command app.autostart.default_command() gives when frozen, [sys.executable], written
-  as subprocess.list2cmdline writes it: in quotes when the path has a space. }
+{ The command app.autostart.default_command() gives when frozen,
+  [sys.executable, "--minimized"] (start in the tray), written as subprocess.list2cmdline
+  writes it: the path in quotes when it has a space, then " --minimized". }
 function RunCommand(Param: String): String;
 begin
-  Result := AddQuotes(ExpandConstant('{app}\{#AppExeName}'));
+  Result := AddQuotes(ExpandConstant('{app}\{#AppExeName}')) + ' --minimized';
 end;
 
 { platformdirs' user_data_dir (= config, with Logs and Cache inside) for the app. }

@@ -269,11 +269,42 @@ def test_default_command_runs_the_desktop_app_minimized() -> None:
     ]
 
 
-def test_default_command_of_a_frozen_build_is_the_executable(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("platform", ["linux", "win32", "darwin"])
+def test_default_command_of_a_frozen_build_starts_the_executable_in_the_tray(
+    platform: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The frozen executable's own arguments are app/ui/entry.py's: --minimized."""
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert autostart.default_command(platform="linux") == [sys.executable]
+    command = autostart.default_command(platform=platform)
+    assert command == [sys.executable, "--minimized"]
+    from app.ui import entry
+
+    started: dict[str, object] = {}
+
+    def run(**kwargs: object) -> int:
+        started.update(kwargs)
+        return 0
+
+    monkeypatch.setattr(entry, "run", run)
+    monkeypatch.setattr("app.logsetup.setup", lambda **_kwargs: None)
+    monkeypatch.setattr("app.crash.install", lambda **_kwargs: None)
+    assert entry.main(command[1:]) == 0
+    assert started["minimized"] is True
+    assert started["quick_record"] is False
+
+
+@pytest.mark.parametrize("platform", ["linux", "win32", "darwin"])
+def test_turning_the_default_entry_on_then_off_removes_it(platform: str, tmp_path: Path) -> None:
+    key = FakeRunKey()
+    autostart.enable(platform=platform, home=tmp_path, run_key=key)
+    assert autostart.registered_command(
+        platform=platform, home=tmp_path, run_key=key
+    ) == autostart.default_command(platform=platform)
+    autostart.disable(platform=platform, home=tmp_path, run_key=key)
+    assert not autostart.is_enabled(platform=platform, home=tmp_path, run_key=key)
+    assert key.values == {}
+    assert not autostart_file().exists()
+    assert not any((tmp_path / "Library").rglob("*.plist"))
 
 
 def test_enable_without_a_command_registers_the_default() -> None:

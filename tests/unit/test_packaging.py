@@ -281,15 +281,78 @@ def test_iss_start_at_login_writes_the_value_the_app_writes(iss: Iss) -> None:
     assert "uninsdeletevalue" in entry["Flags"].split()
     assert entry["ValueData"] == "{code:RunCommand}"
     code = iss.code()
-    assert re.search(
-        r"function RunCommand\(Param: String\): String;\s*begin\s*"
-        r"Result := AddQuotes\(ExpandConstant\('\{app\}\\video-messaging\.exe'\)\);",
-        code,
-    )
+    assert "AddQuotes(ExpandConstant('{app}\\video-messaging.exe'))" in run_command(iss)
     # The Pascal constants are the app's.
     assert f"RunKey = '{autostart.RUN_KEY}';" in code
     assert f"StartupApprovedKey = '{autostart.STARTUP_APPROVED_KEY}';" in code
     assert f"RunValueName = '{autostart.RUN_VALUE_NAME}';" in code
+
+
+def run_command(iss: Iss) -> str:
+    """The string expression ``RunCommand`` returns (the Run value's data)."""
+    match = re.search(
+        r"function RunCommand\(Param: String\): String;\s*begin\s*Result := (.+?);\s*end;",
+        iss.code(),
+        re.S,
+    )
+    assert match, "no function RunCommand in [Code] returning one expression"
+    return match.group(1)
+
+
+def evaluate_pascal(expression: str, constants: dict[str, str]) -> str:
+    """The value of a Pascal string expression made of '...' literals (``''`` is a quote),
+    ``+``, ``ExpandConstant`` (of the given constants) and ``AddQuotes`` (as Inno Setup's
+    own: trimmed, then quoted when it holds a space and is not quoted yet). Anything else
+    fails the test: what the installer writes must be known here."""
+
+    def add_quotes(value: str) -> str:
+        value = value.strip()
+        quoted = value.startswith('"') and value.endswith('"')
+        return f'"{value}"' if " " in value and not quoted else value
+
+    def expand_constant(value: str) -> str:
+        return re.sub(r"\{\w+\}", lambda m: constants[m.group(0)], value)
+
+    functions = {"AddQuotes": add_quotes, "ExpandConstant": expand_constant}
+
+    def skip(i: int) -> int:
+        while i < len(expression) and expression[i].isspace():
+            i += 1
+        return i
+
+    def term(i: int) -> tuple[str, int]:
+        i = skip(i)
+        literal = re.compile(r"'((?:[^']|'')*)'").match(expression, i)
+        if literal:
+            return literal.group(1).replace("''", "'"), literal.end()
+        call = re.compile(r"(\w+)\(").match(expression, i)
+        assert call and call.group(1) in functions, f"unknown Pascal at {expression[i:]!r}"
+        value, i = expr(call.end())
+        assert expression.startswith(")", i), f"no ) at {expression[i:]!r}"
+        return functions[call.group(1)](value), i + 1
+
+    def expr(i: int) -> tuple[str, int]:
+        value, i = term(i)
+        while expression.startswith("+", skip(i)):
+            more, i = term(skip(i) + 1)
+            value += more
+        return value, skip(i)
+
+    value, end = expr(0)
+    assert end == len(expression), f"left over: {expression[end:]!r}"
+    return value
+
+
+def test_evaluate_pascal_follows_inno_setup() -> None:
+    app = {"{app}": r"C:\My Apps"}
+    expression = r"AddQuotes(ExpandConstant('{app}\x.exe')) + ' -a'"
+    assert evaluate_pascal(expression, app) == r'"C:\My Apps\x.exe" -a'
+    assert evaluate_pascal(r"AddQuotes('C:\x.exe') + 'it''s'", app) == r"C:\x.exe" + "it's"
+    assert evaluate_pascal("AddQuotes(' \"a b\" ')", app) == '"a b"'
+    with pytest.raises(AssertionError, match="unknown Pascal"):
+        evaluate_pascal("Lowercase('X')", app)
+    with pytest.raises(AssertionError, match="left over"):
+        evaluate_pascal("'a' 'b'", app)
 
 
 @pytest.mark.parametrize(
@@ -300,17 +363,18 @@ def test_iss_start_at_login_writes_the_value_the_app_writes(iss: Iss) -> None:
     ],
 )
 def test_the_installers_command_is_the_frozen_apps_own(
-    exe: str, monkeypatch: pytest.MonkeyPatch
+    iss: Iss, exe: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the app writes when frozen (default_command, list2cmdline) is what Inno
-    Setup's AddQuotes writes: the path, in quotes when it holds a space."""
+    """What the installer's task writes (RunCommand, {app} being the executable's folder)
+    is what the frozen app writes (default_command, list2cmdline): the executable, in
+    quotes when its path holds a space, started in the tray."""
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", exe)
     command = autostart.default_command(platform="win32")
-    assert command == [exe]
-    add_quotes = f'"{exe}"' if " " in exe else exe
-    assert autostart.windows_command_line(command) == add_quotes
-    assert autostart.parse_windows_command_line(add_quotes) == [exe]
+    assert command == [exe, "--minimized"]
+    installed = evaluate_pascal(run_command(iss), {"{app}": ntpath.dirname(exe)})
+    assert installed == autostart.windows_command_line(command)
+    assert autostart.parse_windows_command_line(installed) == command
 
 
 def test_iss_uninstall_removes_the_run_value_whoever_wrote_it(iss: Iss) -> None:
