@@ -136,7 +136,8 @@ def load(path: Path | None = None) -> Policy:
     """Read the policy in force. A missing file is no policy; an invalid one sets ``error``."""
     path = path or paths.policy_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows PowerShell 5.1 and Notepad save with a byte order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return Policy()
     except (OSError, UnicodeDecodeError) as exc:

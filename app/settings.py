@@ -289,8 +289,30 @@ def decode_value(tp: Any, value: Any, where: str, problems: list[Problem]) -> An
     raise TypeError(f"settings field type {tp!r} is not supported")  # a bug in this module
 
 
+#: Settings only an organization's profile has: one naming them is an organization's.
+_ORGANIZATION_KEYS = {
+    "kaltura": {"partner_id", "app_token_id", "login_id", "service_url"},
+    "microsoft": {"client_id", "authority"},
+}
+
+
+def _with_profile_kind(data: dict[str, Any]) -> dict[str, Any]:
+    """A profile that leaves out "kind" but names its organization's Kaltura or Microsoft
+    settings (a policy file typed by hand) is an organization's: the default, "sandbox",
+    would send everything to the built-in sandbox without a word."""
+    if "kind" in data:
+        return data
+    for section, keys in _ORGANIZATION_KEYS.items():
+        given = data.get(section)
+        if isinstance(given, dict) and keys & set(given):
+            return {**data, "kind": "organization"}
+    return data
+
+
 def decode_dataclass(cls: type[T], data: dict[str, Any], where: str, problems: list[Problem]) -> T:
     """Build ``cls`` from ``data``: valid fields kept, invalid ones reset and reported."""
+    if cls is Profile:
+        data = _with_profile_kind(data)
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -434,7 +456,7 @@ def load(path: Path | None = None) -> LoadResult:
         log.warning("cannot read settings %s: %s", path, exc)
         return LoadResult(Settings(), [Problem("", f"cannot read {path}: {exc.strerror}")])
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # Notepad and PowerShell 5 write a BOM
     except UnicodeDecodeError:
         text = "\x00"  # parse() reports it as not JSON
     result = parse(text)

@@ -150,3 +150,25 @@ def test_unreadable_policy_is_invalid_not_ignored() -> None:
     path.mkdir()  # a directory where the file should be: reading fails
     pol = policy.load()
     assert pol.present and "cannot be read" in pol.error
+
+
+def test_a_policy_saved_with_a_byte_order_mark_is_read() -> None:
+    """Windows PowerShell 5.1 (Out-File, Set-Content -Encoding UTF8) and Notepad write one."""
+    path = Path(os.environ["VMSG_POLICY"])
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(CONTOSO).encode("utf-8"))
+    pol = policy.load()
+    assert pol.error == ""
+    assert pol.apply(Settings()).profiles["Contoso"].kaltura.partner_id == 12345
+
+
+def test_a_policy_profile_without_kind_that_names_its_organization_is_one() -> None:
+    profile = {k: v for k, v in CONTOSO["profiles"]["Contoso"].items() if k != "kind"}
+    _policy_file(json.dumps({**CONTOSO, "profiles": {"Contoso": profile}}))
+    pol = policy.load()
+    assert pol.error == ""
+    assert pol.apply(Settings()).profiles["Contoso"].kind == "organization"
+    # A profile naming nothing of an organization keeps the default.
+    bare = settings.parse(
+        json.dumps({"schema_version": 2, "profiles": {"Mine": {"mail": {"template": "x"}}}})
+    )
+    assert bare.settings.profiles["Mine"].kind == "sandbox"

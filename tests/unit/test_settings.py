@@ -209,3 +209,13 @@ def test_save_is_atomic_and_leaves_no_temp_files() -> None:
     settings.save(Settings())
     files = sorted(p.name for p in paths.settings_path().parent.iterdir())
     assert files == ["settings.json"]
+
+
+def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps({"schema_version": 2, "recording": {"countdown_seconds": 5}}).encode()
+    )
+    result = settings.load(path)
+    assert result.problems == [] and result.settings.recording.countdown_seconds == 5
