@@ -80,8 +80,7 @@ class TLSAdapter(HTTPAdapter):
         if verify is False:
             raise InsecureRequest(
                 "Refusing to connect without checking the server's certificate.",
-                hint="Certificate checks cannot be turned off; add the server's CA file "
-                "to the profile instead.",
+                hint="Certificate checks cannot be turned off in this app.",
             )
         return super().send(request, stream, timeout, verify, cert, proxies)
 

@@ -263,6 +263,10 @@ _APP_NOT_APPROVED = {65001, 65004, 90094, 90095, 700016, 7000112, 500011}
 _UNKNOWN_TENANT = {90002, 900023, 90072, 50020}
 _REVOKED = {50173, 70008, 70043, 700082, 50078, 50076, 500133, 54005}
 _DISABLED = {50057, 50053, 50034}
+#: The app's registration is single-tenant: "organizations" cannot sign in to it.
+_SINGLE_TENANT_APP = {50194}
+#: "Assignment required" is on for the app and this user is not assigned.
+_NOT_ASSIGNED = {50105}
 
 
 def _codes(result: Mapping[str, Any]) -> set[int]:
@@ -288,10 +292,26 @@ def error_from_result(result: Mapping[str, Any], *, interactive: bool) -> Micros
             hint="Check the tenant (directory) name or id in the profile settings.",
             details=details,
         )
+    if codes & _SINGLE_TENANT_APP:
+        return UnknownTenant(
+            "Your organization registered Video Messaging for its own accounts only, so the "
+            "profile must name the organization (tenant).",
+            hint="In the profile settings, set the tenant to your organization's domain "
+            "(for example contoso.onmicrosoft.com) or its directory id.",
+            details=details,
+        )
+    if codes & _NOT_ASSIGNED:
+        return AppNotApproved(
+            "Your account is not among the people allowed to use Video Messaging in your "
+            "organization.",
+            hint="Ask your Microsoft 365 administrator to assign you to the app.",
+            details=details,
+        )
     if codes & _APP_NOT_APPROVED or error in ("consent_required", "unauthorized_client"):
         return AppNotApproved(
             "Your organization has not approved Video Messaging for your account.",
-            hint="Ask your Microsoft 365 administrator to approve it (see docs/admin-guide.md).",
+            hint="Ask your Microsoft 365 administrator to approve it for the organization "
+            "(admin consent).",
             details=details,
         )
     if codes & _DISABLED:

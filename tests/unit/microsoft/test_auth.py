@@ -201,6 +201,8 @@ def test_one_account_per_profile() -> None:
         ({"error": "invalid_request", "error_codes": [90002]}, auth.UnknownTenant, "tenant"),
         ({"error": "invalid_client", "error_codes": [700016]}, auth.AppNotApproved, "approved"),
         ({"error": "invalid_grant", "error_codes": [65001]}, auth.AppNotApproved, "approved"),
+        ({"error": "invalid_request", "error_codes": [50194]}, auth.UnknownTenant, "own accounts"),
+        ({"error": "invalid_grant", "error_codes": [50105]}, auth.AppNotApproved, "allowed"),
         ({"error": "access_denied"}, auth.SignInCancelled, "cancelled"),
         ({"error": "authorization_declined"}, auth.SignInCancelled, "cancelled"),
         ({"error": "expired_token"}, auth.SignInTimedOut, "timed out"),
