@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from app import __version__
 
@@ -187,21 +187,40 @@ def _own_home(home: Path) -> Iterator[None]:
             os.environ[paths.HOME_ENV] = before
 
 
+def _flush_stderr() -> None:
+    if sys.stderr is not None:  # None in a windowed app started without a console
+        sys.stderr.flush()
+
+
+def _watchdog_file() -> TextIO:
+    """Where a stuck self-test prints its threads: stderr, or nowhere when there is none."""
+    try:
+        return open(os.dup(2), "w", encoding="utf-8")
+    except OSError:
+        return open(os.devnull, "w", encoding="utf-8")
+
+
 @contextlib.contextmanager
 def captured_stderr() -> Iterator[list[str]]:
     """Everything written to file descriptor 2 (by Python or by a native library) while
     the block runs; the lines land in the yielded list when it ends."""
     lines: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
+    _flush_stderr()
+    try:
+        saved: int | None = os.dup(2)
+    except OSError:  # no stderr at all: a windowed app started without one (Windows)
+        saved = None
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
             yield lines
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            _flush_stderr()
+            if saved is None:
+                os.close(2)
+            else:
+                os.dup2(saved, 2)
+                os.close(saved)
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace")
             lines.extend(line for line in text.splitlines() if line.strip())
@@ -222,7 +241,7 @@ def run_self_test(
 
     report = SelfTestReport()
     started = time.monotonic()
-    watchdog = open(os.dup(2), "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    watchdog = _watchdog_file()
     faulthandler.dump_traceback_later(timeout, exit=True, file=watchdog)
     try:
         _run_checks(report, extra)

@@ -60,3 +60,21 @@ def test_a_failing_piece_or_a_library_writing_to_stderr_fails_it() -> None:
     # The codec complaint fails it; ALSA probing a machine without a sound card does not.
     assert result["unexpected_stderr"] == ["[h264 @ 0x1] no encoder found"]
     assert result["checks"][FLOW].startswith("recorded")  # the rest still ran
+
+
+def test_a_windowed_app_without_stderr_still_runs_it() -> None:
+    """A windowed executable started without a console (Windows) has no stderr at all:
+    ``sys.stderr`` is None and descriptor 2 is closed. The self-test runs and decides."""
+    code = (
+        "import os, sys\n"
+        "os.close(2); sys.stderr = None\n"
+        "from app.workflow.selftest import run_self_test\n"
+        "report = run_self_test()\n"
+        "print(report.to_dict()['self_test'], report.stderr, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.strip() == "passed []"
