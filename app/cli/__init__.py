@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("Sign in to Microsoft 365.", "app.cli.account"),
     "logout": ("Disconnect the Microsoft 365 account of this profile.", "app.cli.account"),
     "whoami": ("Show who is signed in for this profile.", "app.cli.account"),
+    "secret": ("Store or delete a secret of this profile in the OS keyring.", "app.cli.account"),
     "people": ("Search the directory for recipients.", "app.cli.account"),
     "doctor": ("Check this machine and the app's setup.", "app.cli.doctor"),
 }

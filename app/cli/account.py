@@ -96,6 +96,50 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The secrets a profile can keep in the OS keyring, as ``vmsg secret`` names them.
+SECRET_NAMES = ("kaltura-app-token", "kaltura-password", "smtp-password")
+
+
+def _secret_profile(name: str | None) -> str:
+    from app.endpoints import load_effective  # noqa: PLC0415
+
+    settings, _policy = load_effective()
+    return settings.profile(name).name
+
+
+def cmd_secret(args: argparse.Namespace) -> int:
+    """Store or delete one of the profile's secrets in the OS keyring (the frozen app has
+    no ``keyring`` command; the desktop app stores the app token from its settings)."""
+    import getpass  # noqa: PLC0415
+
+    from app import secrets  # noqa: PLC0415
+
+    if args.name not in SECRET_NAMES:
+        raise AppError(
+            f"There is no secret named {args.name!r}.", hint=f"One of: {', '.join(SECRET_NAMES)}."
+        )
+    profile = _secret_profile(args.profile)
+    if args.action == "delete":
+        found = secrets.delete(profile, args.name)
+        print(f"{args.name} {'deleted' if found else 'was not stored'} for profile {profile}.")
+        return 0
+    if args.stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise AppError(
+                "No terminal to type the secret in.", hint="Pipe it in with --stdin instead."
+            )
+        value = getpass.getpass(f"{args.name} for profile {profile} (not shown): ")
+    if not value:
+        raise AppError("The secret is empty; nothing was stored.")
+    secrets.store(profile, args.name, value)
+    backend = secrets.backend_info()
+    where = "the OS keyring" if backend.secure else f"{backend.name} (NOT encrypted)"
+    print(f"{args.name} stored for profile {profile} in {where}.")
+    return 0
+
+
 def cmd_people(args: argparse.Namespace) -> int:
     from app.microsoft.search import GraphDirectory, RecipientSearch  # noqa: PLC0415
 
@@ -132,7 +176,7 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any, name: str) -> None:
-    """Add one of login, logout, whoami and people to the ``vmsg`` parser."""
+    """Add one of login, logout, whoami, secret and people to the ``vmsg`` parser."""
     if name == "login":
         p = subparsers.add_parser(
             "login",
@@ -158,6 +202,18 @@ def register(subparsers: Any, name: str) -> None:
         p = subparsers.add_parser("whoami", help="Show who is signed in for this profile.")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=cmd_whoami)
+    elif name == "secret":
+        p = subparsers.add_parser(
+            "secret",
+            help="Store or delete a secret of this profile in the OS keyring.",
+            description="Store (typed without echo, or read from standard input with "
+            "--stdin) or delete one of the profile's secrets in the OS keyring: "
+            + ", ".join(SECRET_NAMES) + ".",
+        )  # fmt: skip
+        p.add_argument("action", choices=("set", "delete"))
+        p.add_argument("name", metavar="NAME", help=" | ".join(SECRET_NAMES))
+        p.add_argument("--stdin", action="store_true", help="read the secret from stdin")
+        p.set_defaults(handler=cmd_secret)
     elif name == "people":
         p = subparsers.add_parser(
             "people",
