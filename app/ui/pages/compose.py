@@ -181,6 +181,13 @@ class ComposePage(QWidget):
             form.addRow(label, row if row is not None else field)
         self.cc_label = form.labelForField(self.cc)
         self.bcc_label = form.labelForField(self.bcc)
+        # Each person in To gets a personal email, and Cc/Bcc are on each one: say so
+        # before a manager in Cc receives thirty copies.
+        self.copies_note = QLabel()
+        self.copies_note.setProperty("muted", True)
+        self.copies_note.setWordWrap(True)
+        self.copies_note.hide()
+        form.addRow("", self.copies_note)
         self._show_copies(False)
         self.subject = QLineEdit()
         self.subject.setAccessibleName("Subject")
@@ -262,6 +269,7 @@ class ComposePage(QWidget):
         self._preview_timer.timeout.connect(self.refresh_preview)
         for field in (self.to, self.cc, self.bcc):
             field.changed.connect(self.schedule_preview)
+            field.changed.connect(self.update_copies_note)
             field.query_changed.connect(self.on_field_query_changed)
         self.subject.textEdited.connect(self.schedule_preview)
         self.note.textChanged.connect(self.schedule_preview)
@@ -354,6 +362,15 @@ class ComposePage(QWidget):
         for w in (self.cc, self.bcc, self.cc_label, self.bcc_label):
             if w is not None:
                 w.setVisible(shown)
+
+    def update_copies_note(self) -> None:
+        people = len(self.to.addresses())
+        copied = len(self.cc.addresses()) + len(self.bcc.addresses())
+        self.copies_note.setVisible(people > 1 and copied > 0)
+        self.copies_note.setText(
+            f"Each of the {people} people in To gets a personal email, and everyone in Cc "
+            f"and Bcc gets a copy of each: {people} emails each."
+        )
 
     def on_copies_button_toggled(self, checked: bool) -> None:
         self._show_copies(checked or bool(self.cc.chips or self.bcc.chips))

@@ -43,6 +43,21 @@ def test_an_address_that_is_not_one_is_flagged_and_blocks_send(
     assert len(compose.to.chips) == 3  # and nothing typed was lost
 
 
+def test_copies_of_many_personal_emails_are_said_before_sending(
+    qtbot: Any, desktop_factory: Any, tmp_path: Path
+) -> None:
+    app = desktop_factory()
+    compose = compose_with_take(qtbot, app, tmp_path)
+    compose.to.add_text("ann@example.com")
+    compose.cc.add_text("boss@example.com")
+    assert not compose.copies_note.isVisibleTo(compose)  # one email, one copy
+    compose.to.add_text("bo@example.com, cy@example.com")
+    assert compose.copies_note.isVisibleTo(compose)
+    assert "gets a copy of each: 3 emails each" in compose.copies_note.text()
+    compose.cc.clear()
+    assert not compose.copies_note.isVisibleTo(compose)
+
+
 def test_a_subject_template_error_names_the_problem_and_keeps_the_draft(
     qtbot: Any, desktop_factory: Any, tmp_path: Path
 ) -> None:
