@@ -14,16 +14,10 @@ QT_QPA_PLATFORM=offscreen "$bundle/vmsg" --self-test
 QT_QPA_PLATFORM=offscreen "$bundle/video-messaging" --self-test
 if [ "$(uname)" = "Linux" ]; then
     cp resources/icons/video-messaging.svg "$bundle/video-messaging.svg"
-    cat > "$bundle/video-messaging.desktop" <<DESKTOP
-[Desktop Entry]
-Type=Application
-Name=Video Messaging
-Comment=Record a personal video and send it from your mailbox
-Exec=video-messaging
-Icon=video-messaging
-Categories=AudioVideo;Network;
-StartupWMClass=video-messaging
-DESKTOP
+    # The menu entry, and a script that installs it for the user from wherever the
+    # folder is unpacked (packaging/linux/).
+    cp packaging/linux/video-messaging.desktop packaging/linux/install-desktop-entry.sh "$bundle/"
+    chmod +x "$bundle/install-desktop-entry.sh"
     version="$("$py" -c 'import app; print(app.__version__)')"
     tar -C dist -czf "dist/video-messaging-$version-linux-$(uname -m).tar.gz" video-messaging
     echo "build-bundle: $(du -h "dist/video-messaging-$version-linux-$(uname -m).tar.gz" | cut -f1) as tar.gz"
