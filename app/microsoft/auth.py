@@ -68,8 +68,9 @@ REVOKE_HELP = (
     "You are signed out of Microsoft 365 in Video Messaging, and its saved sign-in was "
     "deleted from this computer. The permission you gave the app stays with your account "
     "until you remove it: for a work or school account go to https://myapps.microsoft.com "
-    "(your account > App permissions, or ask your administrator if the app was approved for "
-    "everyone); for a personal Microsoft account go to https://account.microsoft.com "
+    "(the ... next to Video Messaging > Manage your application > Revoke permissions, or ask "
+    "your administrator if the app was approved for everyone); for a personal Microsoft "
+    "account go to https://account.microsoft.com "
     "(Privacy > App permissions) and remove Video Messaging."
 )
 
