@@ -2,8 +2,9 @@
 
 Creating an entry and attaching its upload is the uploader's job (it must happen at the
 start of a recording); this module is what the rest of the app asks afterwards: is the
-video ready, how long is it, who watched it (``plays``/``views``), and the category lookup
-by name (``category.list`` with ``fullNameEqual``) used before ``categoryEntry.add``.
+video ready, how long is it, who watched it (``plays``/``views``), the category lookup
+by name (``category.list`` with ``fullNameEqual``) used before ``categoryEntry.add``, and
+the entry's new name once the person has typed a title (``media.update``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ def entry_info(obj: Any) -> EntryInfo:
 
 def get_entry(caller: Caller, entry_id: str) -> EntryInfo:
     return entry_info(caller.call("media", "get", {"entryId": entry_id}))
+
+
+def rename_entry(caller: Caller, entry_id: str, name: str) -> EntryInfo:
+    """Give the entry the name ``name`` (``media.update``; only the fields sent change)."""
+    return entry_info(
+        caller.call(
+            "media",
+            "update",
+            {"entryId": entry_id, "mediaEntry": {"objectType": "KalturaMediaEntry", "name": name}},
+        )
+    )
 
 
 def wait_for(

@@ -1,10 +1,10 @@
 """The main window: the flow Record -> Review -> Compose -> Sent, the history, menus and shortcuts.
 
 Every action is a ``QAction`` in a menu with its shortcut, so each one can be found there
-and in the buttons' tooltips: Ctrl+R record/stop, Space pause/resume, Esc cancel, Ctrl+Enter
-send, Ctrl+N a new video, Ctrl+Shift+R quick record, Ctrl+H history, Ctrl+, settings, F1 the
-list of shortcuts. Closing the window keeps the app running in the tray where there is
-one (said once); without a tray, closing quits.
+and in the buttons' tooltips: Ctrl+R record/stop, Space pause/resume (on Review: play/pause
+the take), Esc cancel, Ctrl+Enter send, Ctrl+N a new video, Ctrl+Shift+R quick record, Ctrl+H
+history, Ctrl+, settings, F1 the list of shortcuts. Closing the window keeps the app running
+in the tray where there is one (said once); without a tray, closing quits.
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         rec = app.recording
         rec.finished.connect(self.on_recording_finished)
         rec.state_changed.connect(self.on_recording_state_changed)
+        rec.rename_failed.connect(self.on_recording_rename_failed)
         app.services_changed.connect(self.on_app_services_changed)
         app.busy_changed.connect(self.update_activity)
         self.update_profile()
@@ -226,7 +227,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&Recording")
         menu.addAction(a("record", "&Record / Stop", self.toggle_record, "record"))
-        pause = a("pause", "&Pause / Resume", self.app.recording.toggle_pause, "pause")
+        pause = a("pause", "&Pause / Resume", self.toggle_pause, "pause")
         menu.addAction(pause)
         menu.addAction(a("cancel", "&Cancel", self.cancel))
 
@@ -256,7 +257,8 @@ class MainWindow(QMainWindow):
         state = self.app.recording.state
         page = self.stack.currentWidget()
         acts = self.actions_by_name
-        acts["pause"].setEnabled(state in ("recording", "paused"))
+        reviewing = page is not None and page is self._review
+        acts["pause"].setEnabled(state in ("recording", "paused") or reviewing)
         sending = self._compose is not None and self._compose.send_task is not None
         acts["cancel"].setEnabled(state in ("countdown", "recording", "paused") or sending)
         acts["send"].setEnabled(page is not None and page in (self._compose, self._review))
@@ -360,6 +362,17 @@ class MainWindow(QMainWindow):
             self.show_record()
         self.record.toggle_record()
 
+    def toggle_pause(self) -> None:
+        """Space: pause or resume the take being recorded; on Review, play or pause the take.
+
+        One shortcut for both, so Qt never sees two for Space (it would ignore both); a
+        line edit still types its spaces (it takes the key before any shortcut)."""
+        rec = self.app.recording
+        if rec.state in ("recording", "paused"):
+            rec.toggle_pause()
+        elif self._review is not None and self.stack.currentWidget() is self._review:
+            self._review.toggle_play()
+
     def cancel(self) -> None:
         if self._compose is not None and self._compose.send_task is not None:
             self._compose.cancel_send()
@@ -391,6 +404,13 @@ class MainWindow(QMainWindow):
             and not quick
         ):
             self.show_record()
+
+    def on_recording_rename_failed(self, error: Any) -> None:
+        """The email has the title anyway; only the video's name in Kaltura stays as it was,
+        so a line in the status bar (the person is on Compose by now) is enough."""
+        self.statusBar().showMessage(
+            f"The video's title in Kaltura was not changed: {error.message}", 10_000
+        )
 
     # ------------------------------------------------------------------ status
 

@@ -77,6 +77,10 @@ class Recording(QObject):
     failed = Signal(object)
     #: A trim finished (the new Take).
     trimmed = Signal(object)
+    #: A trim failed (an AppError, or None for a bug already reported); the take is kept.
+    trim_failed = Signal(object)
+    #: The entry could not be given the title typed (an AppError); the email is unaffected.
+    rename_failed = Signal(object)
     #: The monitor's or the take's picture source changed (LatestFrame or None).
     source_changed = Signal(object)
 
@@ -310,22 +314,61 @@ class Recording(QObject):
             self.tasks.run("discard the take", lambda _c: session.discard())
 
     def trim(self, start: float, end: float) -> None:
-        session = self.session
-        if session is None or self.take is None:
+        """Keep ``[start, end)`` of the finished take; the new take arrives by :attr:`trimmed`.
+
+        A take with no session (a recovered one) is trimmed all the same: the file here,
+        and its entry's content if it has an entry."""
+        from app.workflow.take import trim_take  # noqa: PLC0415
+
+        session, take = self.session, self.take
+        if take is None:
             return
+        services = self._services() if session is None and take.entry_id else None
 
         def run(cancel: threading.Event) -> Take:
-            return session.trim(start, end, cancel=cancel)
+            if session is not None:
+                return session.trim(start, end, cancel=cancel)
+            return trim_take(
+                take, start, end, services=services, cancel=cancel, on_event=self.bridge.post
+            )
 
         def done(take: Take) -> None:
             self.take = take
             self.trimmed.emit(take)
 
-        self.tasks.run("trim the take", run, on_done=done, on_error=self._failed_trim)
+        def failed(error: AppError | None) -> None:
+            # Not ``failed``: the take is fine and stays in Review, where this is shown.
+            self.trim_failed.emit(error)
 
-    def _failed_trim(self, error: AppError | None) -> None:
-        if error is not None:
-            self.failed.emit(error)
+        self.tasks.run("trim the take", run, on_done=done, on_error=failed)
+
+    def rename(self, title: str) -> None:
+        """Name the finished take's entry ``title`` in Kaltura, in the background (the entry
+        was named when the recording started, before a title was typed)."""
+        from app.workflow.take import rename_take  # noqa: PLC0415
+
+        session, take = self.session, self.take
+        title = title.strip()
+        if take is None or not take.entry_id or not title or title == take.title:
+            return
+        services = self._services()
+        if services is None:
+            return
+
+        def run(_cancel: threading.Event) -> Take:
+            if session is not None:
+                return session.rename(title)
+            return rename_take(services, take, title)
+
+        def done(renamed: Take) -> None:
+            if self.take is not None and self.take.entry_id == renamed.entry_id:
+                self.take = replace(self.take, title=renamed.title)
+
+        def failed(error: AppError | None) -> None:
+            if error is not None:
+                self.rename_failed.emit(error)
+
+        self.tasks.run("rename the take", run, on_done=done, on_error=failed)
 
     def forget(self) -> None:
         """The take was sent (or set aside): the next one starts fresh."""

@@ -7,6 +7,7 @@
     take.pause(); take.resume()
     done = take.stop()      # the file is closed; the tail is uploaded; Take with its links
     trimmed = take.trim(2.0, 31.5)   # the entry's content is replaced, its links stay
+    named = take.rename("Hello Ann")  # the entry's name in Kaltura
     take.discard()          # the file and (if uploaded) the entry are deleted
 
 With ``upload``, Kaltura is signed in to before the take starts (wrong settings never waste
@@ -77,6 +78,9 @@ class Take:
     uploaded: bool = False
     #: Why the upload did not finish ("" when it did, or was not asked for).
     upload_error: str = ""
+    #: The entry's name in Kaltura ("" without an entry): given when the recording
+    #: started, before the person typed a title, so :func:`rename_take` may change it.
+    title: str = ""
 
     @property
     def duration(self) -> float:
@@ -112,6 +116,64 @@ def take_from_file(path: Path, *, stop_reason: str = "recovered") -> Take:
         microphone="",
     )
     return Take(path=path, result=result)
+
+
+def trim_take(
+    take: Take,
+    start_s: float,
+    end_s: float,
+    *,
+    services: Services | None = None,
+    recipe: UploadRecipe | None = None,
+    output: Path | None = None,
+    cancel: threading.Event | None = None,
+    on_event: OnEvent | None = None,
+) -> Take:
+    """Keep ``[start_s, end_s)`` of ``take`` in a new file; a take with an entry gives the
+    entry the new file as its content (same entry, same links: never a second entry).
+
+    Any finished take, recorded now or recovered after a crash (no :class:`TakeSession`
+    then). Without an entry the trimmed file is what is sent. A failed content update is
+    the new take's ``upload_error``: the trimmed file is kept and goes up when sent."""
+    from app.recorder import media  # noqa: PLC0415
+
+    src = take.path
+    dst = output or src.with_name(f"{src.stem}-trimmed{src.suffix}")
+    trimmed = media.trim(src, dst, start_s, end_s)
+    result = replace(take.result, path=dst, duration=trimmed.duration)
+    new = Take(
+        path=dst,
+        result=result,
+        entry_id=take.entry_id,
+        landing_url=take.landing_url,
+        thumbnail_url=take.thumbnail_url,
+        title=take.title,
+    )
+    if take.entry_id and services is not None:
+        recipe = recipe or services.uploads()
+        safe_callback(on_event)(Notice("replacing the video in Kaltura with the trimmed take"))
+        try:
+            recipe.replace_content(take.entry_id, dst, cancel=cancel)
+        except AppError as exc:
+            new = replace(new, upload_error=exc.message)
+        else:
+            new = replace(new, uploaded=True)
+    return new
+
+
+def rename_take(services: Services, take: Take, title: str) -> Take:
+    """Give the take's entry the name ``title`` (``media.update``; its links stay the same).
+
+    The entry is named when the recording starts, before the person types a title, so
+    the title typed afterwards is sent to Kaltura by this. No entry, or the same name:
+    nothing to do."""
+    from app.kaltura import entries  # noqa: PLC0415
+
+    title = title.strip()
+    if not take.entry_id or not title or title == take.title:
+        return take
+    entries.rename_entry(services.kaltura(), take.entry_id, title)
+    return replace(take, title=title)
 
 
 class TakeSession:
@@ -286,6 +348,7 @@ class TakeSession:
             entry_id=entry_id,
             landing_url=services.landing_url(entry_id) if entry_id else "",
             thumbnail_url=services.thumbnail_url(entry_id) if entry_id else "",
+            title=(self.options.title or self.options.output.stem) if entry_id else "",
         )
         try:
             job.finish(final_size=take.path.stat().st_size)
@@ -341,32 +404,25 @@ class TakeSession:
         cancel: threading.Event | None = None,
     ) -> Take:
         """Keep ``[start_s, end_s)`` of the finished take in a new file; an uploaded take's
-        entry gets it as its new content (same entry, same links)."""
-        from app.recorder import media  # noqa: PLC0415
-
+        entry gets it as its new content (same entry, same links): :func:`trim_take`."""
         take = self._take
         if take is None:
             raise RecordingError("Only a finished take can be trimmed.", hint="Stop it first.")
-        src = take.path
-        dst = output or src.with_name(f"{src.stem}-trimmed{src.suffix}")
-        trimmed = media.trim(src, dst, start_s, end_s)
-        result = replace(take.result, path=dst, duration=trimmed.duration)
-        new = Take(
-            path=dst,
-            result=result,
-            entry_id=take.entry_id,
-            landing_url=take.landing_url,
-            thumbnail_url=take.thumbnail_url,
-        )
-        if take.entry_id and self.services is not None:
-            recipe = self._recipe or self.services.uploads()
-            self.emit(Notice("replacing the video in Kaltura with the trimmed take"))
-            try:
-                recipe.replace_content(take.entry_id, dst, cancel=cancel)
-            except AppError as exc:
-                new = replace(new, upload_error=exc.message)
-            else:
-                new = replace(new, uploaded=True)
+        new = trim_take(
+            take, start_s, end_s, services=self.services, recipe=self._recipe, output=output,
+            cancel=cancel, on_event=self.emit,
+        )  # fmt: skip
+        self._take = new
+        return new
+
+    def rename(self, title: str) -> Take:
+        """The finished take's entry named ``title`` in Kaltura: :func:`rename_take`."""
+        take = self._take
+        if take is None:
+            raise RecordingError("Only a finished take can be renamed.", hint="Stop it first.")
+        if self.services is None:
+            return take
+        new = rename_take(self.services, take, title)
         self._take = new
         return new
 

@@ -4,8 +4,10 @@ The player (:class:`~app.recorder.player.Player`, PyAV decode with sound through
 sounddevice) paints into the same preview widget as the camera. Dragging a trim handle
 seeks to the exact frame under it, so the cut is chosen by picture. The animated preview
 is the GIF the email will carry, made from this take. "Next" applies the trim (the
-uploaded entry gets the trimmed video as its content: the link stays the same) and opens
-Compose.
+uploaded entry gets the trimmed video as its content: the link stays the same; a recovered
+take is trimmed too), gives the entry the title typed here, and opens Compose. A trim that
+fails is shown here, with the take kept as it was. Space plays and pauses (the window's
+Pause action, which is Space, routes here when no take is being recorded).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from app.ui.widgets.preview import PreviewWidget
 from app.ui.widgets.trim_slider import TrimSlider, clock
 
 if TYPE_CHECKING:
+    from app.errors import AppError
     from app.recorder.player import Player
     from app.ui.app import DesktopApp
     from app.workflow.take import Take
@@ -146,6 +149,7 @@ class ReviewPage(QWidget):
         self._position_timer.setInterval(100)
         self._position_timer.timeout.connect(self.on_position_timer_timeout)
         app.recording.trimmed.connect(self.on_recording_trimmed)
+        app.recording.trim_failed.connect(self.on_recording_failed_trim)
         self._trimming = False
 
     # ------------------------------------------------------------------ life
@@ -324,13 +328,20 @@ class ReviewPage(QWidget):
             return
         if self.player is not None and self.player.playing:
             self.player.pause()
-        if self.trim.trimmed and self.app.recording.session is not None:
+        # Any take the app holds can be trimmed: one just recorded, or a recovered one.
+        if self.trim.trimmed and self.app.recording.take is not None:
             self._trimming = True
             self.next_button.setEnabled(False)
             self.next_button.setText("Trimming…")
             self.app.recording.trim(self.trim.start, self.trim.end)
             return
-        self.next_requested.emit(self.take)
+        self._leave(self.take)
+
+    def _leave(self, take: Take) -> None:
+        """On to Compose; the title typed here becomes the entry's name in Kaltura (it was
+        named when the recording started, before there was a title)."""
+        self.app.recording.rename(self.title.text())
+        self.next_requested.emit(take)
 
     def on_recording_trimmed(self, take: Take) -> None:
         self._trimming = False
@@ -344,9 +355,13 @@ class ReviewPage(QWidget):
                 "warning",
                 detail=f"{take.upload_error} It is uploaded again when you send.",
             )
-        self.next_requested.emit(take)
+        self._leave(take)
 
-    def on_recording_failed_trim(self) -> None:
+    def on_recording_failed_trim(self, error: AppError | None) -> None:
+        """The trim failed: Review stays usable with the take as it was (nothing is lost),
+        and says why here, where the person is (None: a bug, already reported)."""
         self._trimming = False
         self.next_button.setEnabled(True)
         self.next_button.setText("Next: write the email")
+        if error is not None:
+            self.banner.show_error(error, retry=self.go_next)

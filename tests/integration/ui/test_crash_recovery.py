@@ -3,7 +3,8 @@
 The first app runs in its own process (``vmsg gui --quick-record``, offscreen), records with
 upload while recording, and is killed with SIGKILL once a few seconds are on disk. The
 second app, in the test's process, reconciles at start: the take is finalized up to its
-last complete fragment and the window offers it; "Review and send it" opens it in Review.
+last complete fragment and the window offers it; "Review and send it" opens it in Review,
+where it is trimmed like a new take (it has no recording session).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app import paths
 from app.recorder import media, sidecar
 from tests.helpers import posix_signals, short_dir, socket_file, wait_until
 from tests.integration.ui.conftest import write_settings
+from tests.integration.workflow.conftest import kaltura_calls
 
 
 def _recording_take() -> Path | None:
@@ -79,6 +81,20 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
     assert app.window.stack.currentWidget() is app.window.review
     qtbot.waitUntil(lambda: app.window.review.player is not None, timeout=30_000)
     assert sidecar.read_state(video).state == "recovered"
+    # Trimmed in Review: the file here (the take has no entry of its own, so no entry's
+    # content is replaced), and the trimmed file is what Compose sends.
+    review = app.window.review
+    review.trim.setFocus()
+    qtbot.keyClick(review.trim, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert review.trim.trimmed
+    with qtbot.waitSignal(app.recording.trimmed, timeout=60_000) as trimmed:
+        qtbot.mouseClick(review.next_button, Qt.MouseButton.LeftButton)
+    new = trimmed.args[0]
+    assert new.path != video and new.duration < take.duration - 0.8 and not new.entry_id
+    assert media.check_playable(new.path).playable
+    qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.window.compose, timeout=5000)
+    assert app.window.compose.take == new
+    assert kaltura_calls(sandbox, "media", "updateContent") == 0
 
 
 @posix_signals
