@@ -457,7 +457,7 @@ class MainWindow(QMainWindow):
 
     def show_reconcile(self, report: ReconcileReport) -> None:
         """What start-up found, with what can be done about it."""
-        from app.workflow.take import take_from_file  # noqa: PLC0415
+        from app.workflow.startup import open_recovered  # noqa: PLC0415
 
         if report.recovered:
             found = report.recovered[-1]
@@ -472,9 +472,14 @@ class MainWindow(QMainWindow):
                 )
 
             def review() -> None:
+                services = self.app.services
+                if services is None:
+                    return
                 self.banner.hide()
+                self.statusBar().showMessage("Opening the recovered recording…", 5000)
                 self.app.tasks.run(
-                    "open the recovered take", lambda _c: take_from_file(found.path),
+                    "open the recovered take",
+                    lambda cancel: open_recovered(services, report, found.path, cancel),
                     on_done=self.app.recording.adopt, on_error=self._recovered_failed,
                 )  # fmt: skip
 

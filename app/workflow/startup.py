@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from app.workflow.events import Notice
 if TYPE_CHECKING:
     from app.kaltura.uploader import UploadJob
     from app.workflow.services import Services
+    from app.workflow.take import Take
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,40 @@ class ReconcileReport:
             or self.settled_unknown
             or any(self.outbox.values())
         )
+
+
+def open_recovered(
+    services: Services,
+    report: ReconcileReport,
+    path: Path,
+    cancel: threading.Event | None = None,
+) -> Take:
+    """A recovered take as a front end opens it for review. Its upload resumed at start-up
+    into the entry it already had: once that upload is done, the take carries the entry,
+    so a trim replaces that entry's content and a send reuses it (never a second entry).
+    A failed upload leaves the take without one (it is uploaded when sent)."""
+    from app.workflow.take import take_from_file  # noqa: PLC0415
+
+    take = take_from_file(path)
+    cancel = cancel or threading.Event()
+    for upload in report.uploads:
+        if upload.path.resolve() != path.resolve() or not upload.entry_id:
+            continue
+        while not cancel.is_set():
+            try:
+                upload.job.wait(0.25)
+            except TimeoutError:
+                continue
+            except AppError as exc:
+                return replace(take, upload_error=exc.message)
+            return replace(
+                take,
+                entry_id=upload.entry_id,
+                landing_url=services.landing_url(upload.entry_id),
+                thumbnail_url=services.thumbnail_url(upload.entry_id),
+                uploaded=True,
+            )
+    return take
 
 
 def reconcile(

@@ -81,8 +81,12 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
     assert app.window.stack.currentWidget() is app.window.review
     qtbot.waitUntil(lambda: app.window.review.player is not None, timeout=30_000)
     assert sidecar.read_state(video).state == "recovered"
-    # Trimmed in Review: the file here (the take has no entry of its own, so no entry's
-    # content is replaced), and the trimmed file is what Compose sends.
+    # The take was streaming to Kaltura when it was killed: its upload resumed at start-up
+    # into the same entry, which the recovered take now carries.
+    [resumed] = [u for u in report.uploads if u.path == video]
+    assert take.entry_id == resumed.entry_id and take.uploaded
+    # Trimmed in Review: a new file, which replaces that entry's content (same entry, same
+    # link), and is what Compose sends.
     review = app.window.review
     review.trim.setFocus()
     qtbot.keyClick(review.trim, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
@@ -90,11 +94,13 @@ def test_a_take_killed_mid_recording_is_recovered_and_offered(
     with qtbot.waitSignal(app.recording.trimmed, timeout=60_000) as trimmed:
         qtbot.mouseClick(review.next_button, Qt.MouseButton.LeftButton)
     new = trimmed.args[0]
-    assert new.path != video and new.duration < take.duration - 0.8 and not new.entry_id
+    assert new.path != video and new.duration < take.duration - 0.8
+    assert new.entry_id == resumed.entry_id and new.uploaded
     assert media.check_playable(new.path).playable
     qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.window.compose, timeout=5000)
     assert app.window.compose.take == new
-    assert kaltura_calls(sandbox, "media", "updateContent") == 0
+    assert kaltura_calls(sandbox, "media", "updateContent") == 1
+    assert kaltura_calls(sandbox, "media", "add") == 1  # never a second entry
 
 
 @posix_signals
