@@ -78,6 +78,12 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:
         task = self.task
+        if self.closing.is_set() and task.cancel.is_set():
+            # Cancelled by quitting before it started: what it would use is closing.
+            log.info("%s: not started, the app is quitting", task.name)
+            task._finished.set()
+            self._emit(task.finished)
+            return
         try:
             result = self.fn(task.cancel)
         except AppError as exc:
@@ -127,6 +133,8 @@ class Tasks(QObject):
         """Run ``fn(cancel)`` on the pool; ``on_done(result)`` or ``on_error(error)`` are
         called on the GUI thread (``error`` is None for a bug, already reported)."""
         task = Task(name, self)
+        if self.closing.is_set():  # asked for while quitting (a late signal): never runs
+            task.cancel.set()
         if on_done is not None:
             task.done.connect(on_done)
         if on_error is not None:

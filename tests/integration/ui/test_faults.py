@@ -183,3 +183,18 @@ def test_quitting_while_work_runs_never_pulls_the_services_from_under_it(
     app.tasks.run("load the history", history_like)
     app.shutdown()
     assert finished.is_set()
+
+
+def test_work_asked_for_while_quitting_never_starts(desktop_factory: Any) -> None:
+    """A late signal (a finished send refreshing the history) can ask for work after
+    quitting began: it never runs against the closing services (it once hit a closed
+    database, in a later test, as "This is a bug")."""
+    import threading
+
+    app = desktop_factory()
+    ran = threading.Event()
+    app.shutdown()
+    task = app.tasks.run("load the history", lambda _cancel: ran.set())
+    assert task.wait(10) and task.cancel.is_set()
+    assert app.tasks.pool.waitForDone(10_000)
+    assert not ran.is_set()
