@@ -27,6 +27,7 @@ import os
 import re
 import stat
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,6 +103,32 @@ def _private_dir(path: Path) -> None:
 PersistenceFactory = Callable[[str], Any]
 
 
+#: On Linux, libsecret waits without end when the desktop's Secret Service never answers
+#: (a display but no keyring daemon, or one stuck): opening the store gets this long.
+SECRET_SERVICE_TIMEOUT = 15.0
+
+
+def _within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """``fn()``, or RuntimeError if it has not returned after ``seconds`` (it is left to
+    finish on its own daemon thread: libsecret offers no way to cancel)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="secure-storage-open", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise RuntimeError(f"the Secret Service did not answer within {seconds:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class TokenCacheStore:
     """One profile's MSAL token cache and what it is stored in.
 
@@ -130,7 +157,12 @@ class TokenCacheStore:
                 # Debian 12's PyGObject 3.42 imports gi.repository modules through the
                 # importlib API Python 3.11 deprecates; the warning is not ours to fix.
                 warnings.simplefilter("ignore", ImportWarning)
-                persistence = factory(str(self.location))
+                if sys.platform.startswith("linux"):
+                    persistence = _within(
+                        SECRET_SERVICE_TIMEOUT, lambda: factory(str(self.location))
+                    )
+                else:  # DPAPI never waits; Keychain may wait for the person to allow it
+                    persistence = factory(str(self.location))
             self.storage = _storage_name()
         except (ImportError, RuntimeError, OSError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

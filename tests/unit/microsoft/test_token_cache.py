@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,26 @@ def test_a_cache_that_cannot_be_decrypted_is_reset() -> None:
     factory = _store_that_fails(PersistenceDecryptionError(err_no=13, message="bad data"))
     store = tc.TokenCacheStore("p", persistence_factory=factory)
     assert store.was_reset and store.persistence.saves == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the limit is for libsecret")
+def test_a_secret_service_that_never_answers_is_given_up_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A desktop with a display but no answering Secret Service: libsecret would wait
+    forever, and the sign-in with it. The store gives up, as with no secure storage."""
+    release = threading.Event()
+
+    def stuck(location: str) -> object:
+        release.wait(30)
+        raise RuntimeError("too late")
+
+    monkeypatch.setattr(tc, "SECRET_SERVICE_TIMEOUT", 0.3)
+    try:
+        with pytest.raises(tc.TokenCacheUnavailable) as info:
+            tc.TokenCacheStore("Contoso", persistence_factory=stuck)
+        assert "did not answer within" in info.value.message
+        store = tc.TokenCacheStore("Contoso", allow_plaintext=True, persistence_factory=stuck)
+        assert store.storage == "plaintext file" and store.warning == tc.PLAINTEXT_WARNING
+    finally:
+        release.set()
