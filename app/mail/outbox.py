@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     entry_id TEXT,
     transport TEXT NOT NULL,
     exactly_once INTEGER NOT NULL DEFAULT 0,
-    fingerprint TEXT NOT NULL DEFAULT ''
+    fingerprint TEXT NOT NULL DEFAULT '',
+    profile TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY,
@@ -132,6 +133,9 @@ class Job:
     exactly_once: bool
     #: What the job sends, as the caller identified it ("" for jobs older than that).
     fingerprint: str = ""
+    #: The profile whose mailbox and Kaltura the job belongs to ("" for older jobs): one
+    #: outbox serves every profile, and only that profile's sign-in may send its messages.
+    profile: str = ""
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,8 @@ class Outbox:
         }
         if "fingerprint" not in columns["jobs"]:
             self._db.execute("ALTER TABLE jobs ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
+        if "profile" not in columns["jobs"]:  # older versions read past an added column
+            self._db.execute("ALTER TABLE jobs ADD COLUMN profile TEXT NOT NULL DEFAULT ''")
         if "owner" not in columns["messages"]:
             self._db.execute("ALTER TABLE messages ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
         self._db.execute(
@@ -317,10 +323,12 @@ class Outbox:
         exactly_once: bool = False,
         entry_id: str | None = None,
         fingerprint: str = "",
+        profile: str = "",
     ) -> str:
         """Queue one message per recipient. Returns the job id. Validate before calling this.
 
-        ``fingerprint`` identifies what the job sends (see :meth:`find_job`)."""
+        ``fingerprint`` identifies what the job sends (see :meth:`find_job`); ``profile``
+        is whose it is (see :attr:`Job.profile`)."""
         if not recipients:
             raise MailError("There is nobody to send to.", hint="Add at least one recipient.")
         seen: set[str] = set()
@@ -334,7 +342,7 @@ class Outbox:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO jobs(id, created_at, composition, preview, entry_id, transport, "
-                "exactly_once, fingerprint) VALUES (?,?,?,?,?,?,?,?)",
+                "exactly_once, fingerprint, profile) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     now,
@@ -344,6 +352,7 @@ class Outbox:
                     transport,
                     int(exactly_once),
                     fingerprint,
+                    profile,
                 ),
             )
             for seq, r in enumerate(unique):
@@ -763,6 +772,7 @@ def _job(row: sqlite3.Row) -> Job:
         transport=row["transport"],
         exactly_once=bool(row["exactly_once"]),
         fingerprint=str(row["fingerprint"] or ""),
+        profile=str(row["profile"] or ""),
     )
 
 

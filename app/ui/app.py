@@ -15,6 +15,7 @@ are suspended and resume at the next start).
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -100,7 +101,7 @@ class DesktopApp(QObject):
         # SingleInstance: that one; False: none (tests).
         self._single_instance = single_instance
         self.single: SingleInstance | None = None
-        self._busy: set[str] = set()
+        self._busy: collections.Counter[str] = collections.Counter()
         self._show_wizard = show_wizard
         self.quick: QuickRecordWindow | None = None
         self.report: ReconcileReport | None = None
@@ -216,8 +217,16 @@ class DesktopApp(QObject):
     def _reconciled(self, report: ReconcileReport) -> None:
         self.report = report
         self.window.show_reconcile(report)
-        if report.waiting and not (report.recovered or report.outbox.get("unknown")):
-            self.offer_waiting(report.waiting)
+        if report.waiting:
+            shown = report.recovered or report.lost or report.uploads_blocked
+            if shown or report.outbox.get("unknown"):  # that banner first; this one told
+                self.window.statusBar().showMessage(
+                    f"{report.waiting} email{'s' if report.waiting != 1 else ''} of an "
+                    "earlier send wait to go out: History > Send now.",
+                    30_000,
+                )
+            else:
+                self.offer_waiting(report.waiting)
         self.window.refresh_account()
         self.window.history.start_watching()
         self.reconciled.emit(report)
@@ -236,7 +245,7 @@ class DesktopApp(QObject):
 
     def send_waiting(self) -> None:
         """Send every message that is due (each job's own rules: exactly-once checks first)."""
-        from app.workflow.send import send_due  # noqa: PLC0415
+        from app.workflow.send import send_due, waiting  # noqa: PLC0415
 
         services = self.services
         if services is None:
@@ -244,10 +253,26 @@ class DesktopApp(QObject):
         self.window.banner.hide()
         self.set_busy("sending", True)
 
-        def done(_result: object) -> None:
+        def run(cancel: threading.Event) -> tuple[int, int]:
+            sent = send_due(services, on_event=self.bridge.post, cancel=cancel)
+            return sent, waiting(services)
+
+        def done(result: tuple[int, int]) -> None:
+            sent, still = result
             self.set_busy("sending", False)
-            self.notify("Video Messaging", "The waiting emails were sent.")
             self.window.refresh_history()
+            if still:  # refused, throttled, or the network went away: say so, keep them
+                self.window.banner.show_message(
+                    f"{sent} sent; {still} still waiting to go out.",
+                    "warning",
+                    detail="History shows why for each person.",
+                    actions=[("Try again", self.send_waiting),
+                             ("Open history", self.window.show_history)],
+                )  # fmt: skip
+            else:
+                self.notify(
+                    "Video Messaging", f"{sent} waiting email{'s' if sent != 1 else ''} sent."
+                )
 
         def failed(error: AppError | None) -> None:
             self.set_busy("sending", False)
@@ -255,11 +280,7 @@ class DesktopApp(QObject):
                 self.window.banner.show_error(error, retry=self.send_waiting)
             self.window.refresh_history()
 
-        self.tasks.run(
-            "send the waiting emails",
-            lambda cancel: send_due(services, on_event=self.bridge.post, cancel=cancel),
-            on_done=done, on_error=failed,
-        )  # fmt: skip
+        self.tasks.run("send the waiting emails", run, on_done=done, on_error=failed)
 
     def _reconcile_failed(self, error: AppError | None) -> None:
         if error is not None:
@@ -394,15 +415,17 @@ class DesktopApp(QObject):
         )  # fmt: skip
 
     def set_busy(self, what: str, busy: bool) -> None:
+        """Counted: two sends at once (Compose and the waiting emails) stay "sending"
+        until both end."""
         if busy:
-            self._busy.add(what)
-        else:
-            self._busy.discard(what)
+            self._busy[what] += 1
+        elif self._busy[what] > 0:
+            self._busy[what] -= 1
         self.busy_changed.emit()
 
     @property
     def busy(self) -> set[str]:
-        return set(self._busy)
+        return {what for what, n in self._busy.items() if n > 0}
 
     def notify(self, title: str, text: str, level: str = "info") -> None:
         """A desktop notification (the tray's), or the status bar without a tray."""
@@ -440,7 +463,7 @@ class DesktopApp(QObject):
 
     def confirm_quit(self) -> bool:
         """Ask before quitting in the middle of a take or a send."""
-        if not (self.recording.active or "sending" in self._busy):
+        if not (self.recording.active or "sending" in self.busy):
             return True
         what = "a recording" if self.recording.active else "a send"
         answer = QMessageBox.question(

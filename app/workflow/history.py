@@ -59,6 +59,9 @@ class SentMessage:
     token: str
     #: False when its send's video never finished uploading: nothing can send it then.
     has_video: bool = True
+    #: The profile it was sent from, when that is not the open one: only that profile
+    #: may send it (its mailbox, its Kaltura links). "" for the open profile's.
+    other_profile: str = ""
 
     @property
     def label(self) -> str:
@@ -66,7 +69,7 @@ class SentMessage:
 
     def actions(self) -> tuple[Action, ...]:
         found = ACTIONS.get(self.state, ())
-        if not self.has_video:
+        if not self.has_video or self.other_profile:
             found = tuple(a for a in found if a not in ("send", "resend"))
         return found
 
@@ -104,7 +107,7 @@ class SentJob:
         return any(m.state in ("failed", "unknown") for m in self.messages)
 
 
-def _message(row: OutboxMessage, *, has_video: bool) -> SentMessage:
+def _message(row: OutboxMessage, *, has_video: bool, other_profile: str) -> SentMessage:
     return SentMessage(
         id=row.id,
         name=row.recipient.display_name,
@@ -116,10 +119,14 @@ def _message(row: OutboxMessage, *, has_video: bool) -> SentMessage:
         landing_url=row.landing_url,
         token=row.token,
         has_video=has_video,
+        other_profile=other_profile,
     )
 
 
-def _job(job: Job, rows: Iterable[OutboxMessage]) -> SentJob:
+def _job(job: Job, rows: Iterable[OutboxMessage], profile: str) -> SentJob:
+    from app.workflow.send import belongs_to  # noqa: PLC0415
+
+    other = "" if belongs_to(job, profile) else job.profile
     comp = job.composition
     return SentJob(
         id=job.id,
@@ -127,7 +134,9 @@ def _job(job: Job, rows: Iterable[OutboxMessage]) -> SentJob:
         title=comp.video_title,
         entry_id=job.entry_id or "",
         subject=comp.subject or "",
-        messages=tuple(_message(r, has_video=bool(job.entry_id)) for r in rows),
+        messages=tuple(
+            _message(r, has_video=bool(job.entry_id), other_profile=other) for r in rows
+        ),
     )
 
 
@@ -136,7 +145,7 @@ def history(services: Services, *, limit: int = 100) -> list[SentJob]:
     outbox = services.outbox()
     outbox.recover()
     jobs = sorted(outbox.jobs(), key=lambda j: j.created_at, reverse=True)[:limit]
-    return [_job(j, outbox.messages(j.id)) for j in jobs]
+    return [_job(j, outbox.messages(j.id), services.profile_name) for j in jobs]
 
 
 def act(

@@ -412,6 +412,7 @@ class SendSession:
                 cancel=cancel,
                 fingerprint=checked.fingerprint,
                 job_id=previous.id if previous is not None else None,
+                profile=services.profile_name,
             )
             job_entry = outbox.job(rows[0].job_id).entry_id if rows else None
         return SendResult(rows, job_entry or entry_id, reused or bool(previous), resumed)
@@ -443,6 +444,7 @@ def send_job(
     cancel: threading.Event | None = None,
     fingerprint: str = "",
     job_id: str | None = None,
+    profile: str = "",
 ) -> list[OutboxMessage]:
     """Queue the messages, upload, attach the link, send; the job's rows at the end.
 
@@ -457,6 +459,7 @@ def send_job(
         transport=transport.name,
         exactly_once=exactly_once,
         fingerprint=fingerprint,
+        profile=profile,
     )
     if not outbox.job(job).entry_id:
         try:
@@ -486,19 +489,60 @@ def send_due(
     message_id: str = "",
     on_event: OnEvent | None = None,
     cancel: threading.Event | None = None,
-) -> None:
-    """Send what is due in the outbox now (``message_id``: only that message's job)."""
+) -> int:
+    """Send what is due in the outbox now: this profile's sends only (the outbox is
+    shared, and only a send's own profile may sign in and link for it); with
+    ``message_id``, only that message's send. Returns how many went out."""
     emit = safe_callback(on_event)
     cancel = cancel or threading.Event()
     with services.activity(cancel):
+        services.require_valid_policy()
         outbox = services.outbox()
-        jobs = {j.id: j for j in outbox.jobs()}
-        only = outbox.message(message_id).job_id if message_id else None
-        wanted = {only} if only else set(jobs)
-        for kind in sorted({jobs[j].transport for j in wanted if j in jobs}):
-            transport, _sender = services.transport(kind, cancel=cancel)
-            pump = Pump(outbox, transport, services.landing_url, on_event=emit)
-            pump.drain(cancel, job_id=only)
+        if message_id:
+            job = outbox.job(outbox.message(message_id).job_id)
+            if not belongs_to(job, services.profile_name):
+                raise MailError(
+                    f'This message was sent from the profile "{job.profile}".',
+                    hint=f'Switch to "{job.profile}" to send it.',
+                )
+            jobs = [job]
+        else:
+            jobs = [j for j in outbox.jobs() if belongs_to(j, services.profile_name)]
+        due = [j for j in jobs if j.entry_id and _has_due(outbox.counts(j.id))]
+        sent_before = sum(outbox.counts(j.id).get("sent", 0) for j in jobs)
+        transports: dict[str, Transport] = {}
+        for job in due:
+            if cancel.is_set():
+                break
+            if job.transport not in transports:
+                transports[job.transport], _sender = services.transport(
+                    job.transport, cancel=cancel
+                )
+            pump = Pump(outbox, transports[job.transport], services.landing_url, on_event=emit)
+            pump.drain(cancel, job_id=job.id)
+        return sum(outbox.counts(j.id).get("sent", 0) for j in jobs) - sent_before
+
+
+def waiting(services: Services) -> int:
+    """This profile's messages that wait for nothing but a sender: queued, with their
+    video there (a send was cancelled, or the app closed mid-send)."""
+    outbox = services.outbox()
+    return sum(
+        outbox.counts(j.id)["queued"]
+        for j in outbox.jobs()
+        if j.entry_id and belongs_to(j, services.profile_name)
+    )
+
+
+def _has_due(counts: dict[str, int]) -> bool:
+    """Queued messages, or failed ones the pump may retry (it decides which are due)."""
+    return bool(counts.get("queued") or counts.get("failed"))
+
+
+def belongs_to(job: Job, profile: str) -> bool:
+    """Whether ``profile`` may send ``job``'s messages. Jobs from before profiles were
+    recorded ("") belong to whichever profile is open, as they always did."""
+    return not job.profile or job.profile == profile
 
 
 __all__ = [
@@ -506,8 +550,10 @@ __all__ = [
     "SendRequest",
     "SendResult",
     "SendSession",
+    "belongs_to",
     "hosted_size",
     "make_preview",
     "send_due",
     "send_job",
+    "waiting",
 ]

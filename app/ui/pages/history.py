@@ -235,6 +235,8 @@ class HistoryPage(QWidget):
             text += f". {message.reason}"
         if message.hint:
             text += f". {message.hint}"
+        if message.other_profile and message.state not in ("sent", "cancelled"):
+            text += f'. Sent from the profile "{message.other_profile}": switch to it to send it'
         self.detail.setText(text)
         for action in message.actions():
             button = QPushButton(ACTION_LABELS[action])

@@ -48,10 +48,25 @@ def test_waiting_emails_are_offered_at_start_and_sent_once_on_request(
     send_now = next(b for b in banner.buttons if b.text() == "Send now")
     assert _delivered(sandbox) == Counter({"ann@fabrikam.example": 1})  # nothing sent unasked
     qtbot.mouseClick(send_now, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "sending" not in app._busy, timeout=60_000)
+    qtbot.waitUntil(lambda: "sending" not in app.busy, timeout=60_000)
     assert _delivered(sandbox) == Counter(
         {"ann@fabrikam.example": 1, "bo@fabrikam.example": 1, "cy@fabrikam.example": 1}
     )
     assert app.services is not None
     assert {m.state for m in app.services.outbox().messages(job)} == {"sent"}
     assert not banner.isVisible()
+
+
+def test_two_sends_at_once_stay_busy_until_both_end(desktop_factory: Any) -> None:
+    """The waiting emails and a send from Compose can overlap: quitting asks, and the
+    tray shows "sending", until the last of them ends."""
+    app = desktop_factory()
+    app.set_busy("sending", True)
+    app.set_busy("sending", True)
+    app.set_busy("sending", False)
+    assert "sending" in app.busy
+    app.set_busy("sending", False)
+    assert "sending" not in app.busy
+    app.set_busy("sending", False)  # one end too many never goes below idle
+    app.set_busy("sending", True)
+    assert "sending" in app.busy

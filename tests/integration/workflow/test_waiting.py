@@ -3,16 +3,21 @@ and sent on request, only their own send's, each once."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from app.errors import MailError, PolicyError
 from app.mail.message import Composition, parse_address
 from app.mail.pump import OutboxEvent
 from app.sandbox.testing import write_mp4
 from app.workflow.history import act, history
-from app.workflow.send import SendRequest, SendSession
+from app.workflow.send import SendRequest, SendSession, send_due
 from app.workflow.services import Services
 from app.workflow.startup import reconcile
 from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
@@ -57,9 +62,17 @@ def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
             composition, [parse_address("zoe@fabrikam.example")], entry_id=result.entry_id
         )
         no_video = outbox.add_job(composition, [parse_address("yan@fabrikam.example")])
+        # A send from another profile: its mailbox and its Kaltura, not this one's.
+        elsewhere = outbox.add_job(
+            composition,
+            [parse_address("xi@fabrikam.example")],
+            entry_id=result.entry_id,
+            profile="Contoso",
+        )
+        assert outbox.job(outbox.message(left[0].id).job_id).profile == services.profile_name
 
         report = reconcile(services, folders=[tmp_path])
-        assert report.waiting == len(left) + 1  # not the one without a video
+        assert report.waiting == len(left) + 1  # not the one without a video, nor Contoso's
 
         jobs = {j.id: j for j in history(services)}
         ours = jobs[outbox.message(left[0].id).job_id]
@@ -68,12 +81,37 @@ def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
         assert all(m.actions() == ("send", "withdraw") for m in queued)
         [lonely] = jobs[no_video].messages
         assert lonely.actions() == ("withdraw",)  # nothing could send it
+        [foreign] = jobs[elsewhere].messages
+        assert foreign.actions() == ("withdraw",) and foreign.other_profile == "Contoso"
+        with pytest.raises(MailError, match='sent from the profile "Contoso"'):
+            act(services, foreign.id, "send")
 
         act(services, queued[0].id, "send")
 
         assert {m.state for m in outbox.messages(ours.id)} == {"sent"}
         assert [m.state for m in outbox.messages(other)] == ["queued"]  # not its send
         assert [m.state for m in outbox.messages(no_video)] == ["queued"]
+        # Everything of this profile's that waits, at once: the other send's, not Contoso's.
+        assert send_due(services) == 1
+        assert [m.state for m in outbox.messages(other)] == ["sent"]
+        assert [m.state for m in outbox.messages(elsewhere)] == ["queued"]
     delivered = _delivered(sandbox)
-    assert sorted(delivered) == sorted(parse_address(p).email for p in PEOPLE)
+    expected = [parse_address(p).email for p in PEOPLE] + ["zoe@fabrikam.example"]
+    assert sorted(delivered) == sorted(expected)
     assert set(delivered.values()) == {1}  # everybody once, nobody twice
+
+
+def test_waiting_emails_wait_while_the_policy_is_invalid(
+    sandbox: Any,
+    plaintext_cache: None,
+    composition: Composition,  # noqa: F811
+) -> None:
+    policy = Path(os.environ["VMSG_POLICY"])
+    policy.write_text(json.dumps({"policy_version": 1, "no_such_key": True}))
+    with Services.open() as services:
+        services.outbox().add_job(
+            composition, [parse_address("ann@fabrikam.example")], entry_id="1_abc"
+        )
+        with pytest.raises(PolicyError):
+            send_due(services)
+    assert _delivered(sandbox) == Counter()
