@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
         self.app.recording.forget()
         self.review.close_player()
         self.review.take = None
+        self.review.title.clear()  # the next video gets its own title (and entry name)
         self.compose.reset()
         self.history.refresh()
         sent = sum(1 for m in result.messages if m.state == "sent")
@@ -480,7 +481,7 @@ class MainWindow(QMainWindow):
                 self.app.tasks.run(
                     "open the recovered take",
                     lambda cancel: open_recovered(services, report, found.path, cancel),
-                    on_done=self.app.recording.adopt, on_error=self._recovered_failed,
+                    on_done=self._open_recovered, on_error=self._recovered_failed,
                 )  # fmt: skip
 
             self.banner.show_message(
@@ -506,6 +507,13 @@ class MainWindow(QMainWindow):
         elif report.uploads and not report.recovered:
             n = len(report.uploads)
             self.statusBar().showMessage(f"Resuming {n} upload{'s' if n != 1 else ''}", 8000)
+
+    def _open_recovered(self, take: Any) -> None:
+        if not self.app.recording.adopt(take):
+            self.statusBar().showMessage(
+                "Stop the recording first; the recovered one is in your recordings folder.",
+                10_000,
+            )
 
     def _recovered_failed(self, error: Any) -> None:
         if error is not None:

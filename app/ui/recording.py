@@ -332,13 +332,19 @@ class Recording(QObject):
                 take, start, end, services=services, cancel=cancel, on_event=self.bridge.post
             )
 
-        def done(take: Take) -> None:
-            self.take = take
-            self.trimmed.emit(take)
+        before = take
+
+        def done(trimmed: Take) -> None:
+            if self.take is not before:  # a new take (or none) since: this one is old news
+                log.info("a trim finished after its take was replaced; not shown")
+                return
+            self.take = trimmed
+            self.trimmed.emit(trimmed)
 
         def failed(error: AppError | None) -> None:
             # Not ``failed``: the take is fine and stays in Review, where this is shown.
-            self.trim_failed.emit(error)
+            if self.take is before:
+                self.trim_failed.emit(error)
 
         self.tasks.run("trim the take", run, on_done=done, on_error=failed)
 
@@ -375,12 +381,17 @@ class Recording(QObject):
         self.session, self.take, self.link = None, None, None
         self._set_state("idle")
 
-    def adopt(self, take: Take) -> None:
-        """A take from elsewhere (a recovered one): review and send it like a new one."""
+    def adopt(self, take: Take) -> bool:
+        """A take from elsewhere (a recovered one): review and send it like a new one.
+        Refused (False) while a take is being recorded: that one comes first."""
+        if self.active:
+            log.info("not opening %s: a take is being recorded", take.path.name)
+            return False
         self.session, self.link = None, None
         self.take = take
         self._set_state("finished")
         self.finished.emit(take)
+        return True
 
     # ------------------------------------------------------------------ events
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,8 +66,8 @@ class ReconcileReport:
     settled_unknown: list[str] = field(default_factory=list)
     #: The outbox afterwards: state -> count (sent and cancelled left out).
     outbox: dict[str, int] = field(default_factory=dict)
-    #: Queued messages whose video is there: nothing but a sender is missing (a send was
-    #: cancelled, or the app quit mid-send). The front end offers to send them.
+    #: This profile's queued messages whose video is there: nothing but a sender is
+    #: missing (a send was cancelled, or the app quit mid-send). Offered to send.
     waiting: int = 0
     #: The steps in the order they ran (takes, uploads, outbox).
     steps: list[str] = field(default_factory=list)
@@ -83,20 +84,29 @@ class ReconcileReport:
         )
 
 
+#: How long opening a recovered take waits for its resumed upload to finish.
+RECOVERED_UPLOAD_WAIT = 20.0
+
+
 def open_recovered(
     services: Services,
     report: ReconcileReport,
     path: Path,
     cancel: threading.Event | None = None,
+    *,
+    wait: float = RECOVERED_UPLOAD_WAIT,
 ) -> Take:
     """A recovered take as a front end opens it for review. Its upload resumed at start-up
     into the entry it already had: once that upload is done, the take carries the entry,
     so a trim replaces that entry's content and a send reuses it (never a second entry).
-    A failed upload leaves the take without one (it is uploaded when sent)."""
+    An upload that fails, or is not done within ``wait`` seconds (a slow or absent
+    network), leaves the take without it: sending then reuses the finished upload of
+    the same file, or uploads it."""
     from app.workflow.take import take_from_file  # noqa: PLC0415
 
     take = take_from_file(path)
     cancel = cancel or threading.Event()
+    deadline = time.monotonic() + wait
     for upload in report.uploads:
         if upload.path.resolve() != path.resolve() or not upload.entry_id:
             continue
@@ -104,6 +114,9 @@ def open_recovered(
             try:
                 upload.job.wait(0.25)
             except TimeoutError:
+                if time.monotonic() > deadline:
+                    log.info("the recovered take's upload is still running; opened without it")
+                    return take
                 continue
             except AppError as exc:
                 return replace(take, upload_error=exc.message)
@@ -192,10 +205,10 @@ def _settle_outbox(services: Services, report: ReconcileReport, older_than: floa
     outbox = services.outbox()
     report.settled_unknown = outbox.recover(older_than=older_than)
     counts: dict[str, int] = {}
-    with_video = {j.id for j in outbox.jobs() if j.entry_id}
+    from app.workflow.send import waiting  # noqa: PLC0415
+
     for message in outbox.messages():
         if message.state not in ("sent", "cancelled"):
             counts[message.state] = counts.get(message.state, 0) + 1
-        if message.state == "queued" and message.job_id in with_video:
-            report.waiting += 1
     report.outbox = counts
+    report.waiting = waiting(services)

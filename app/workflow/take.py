@@ -423,7 +423,10 @@ class TakeSession:
         if self.services is None:
             return take
         new = rename_take(self.services, take, title)
-        self._take = new
+        # Only the name: a trim may have replaced the take while the rename was on its way.
+        current = self._take
+        if current is not None and current.entry_id == new.entry_id:
+            self._take = replace(current, title=new.title)
         return new
 
     def summary(self) -> dict[str, Any]:

@@ -143,4 +143,9 @@ def test_the_title_typed_on_review_renames_the_entry(
     window.back_to_review()
     qtbot.mouseClick(review.next_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.compose, timeout=5000)
+    # A rename would have been started by the click: let any finish before counting.
+    qtbot.waitUntil(
+        lambda: not [t for t in app.tasks.running() if t.name == "rename the take"],
+        timeout=10_000,
+    )
     assert kaltura_calls(sandbox, "media", "update") == 1
