@@ -273,6 +273,15 @@ class SettingsDialog(QDialog):
         self.app_token.setPlaceholderText("Kept in the system's secure storage")
         self.app_token.setAccessibleName("App token")
         form.addRow("App token", self.app_token)
+        # Organizations without app tokens give each person a Kaltura login instead.
+        self.login_id = QLineEdit()
+        self.login_id.setPlaceholderText("Only if you were given a Kaltura login, not a token")
+        form.addRow(
+            "Kaltura login",
+            self._bind(f"{key}.kaltura.login_id", self.login_id, p.kaltura.login_id),
+        )
+        self.kaltura_password = self._secret_field("Kaltura password")
+        form.addRow("Kaltura password", self.kaltura_password)
         self.player_id = QLineEdit()
         self.player_id.setProperty("int", True)
         form.addRow(
@@ -341,6 +350,21 @@ class SettingsDialog(QDialog):
             "Default subject", self._bind(f"{key}.mail.subject", self.subject_edit, p.mail.subject)
         )
         layout.addLayout(form)
+        if p.mail.transport == "smtp":  # set by the administrator's policy, or by hand
+            smtp = QGroupBox("Outgoing mail server (SMTP)")
+            smtp_form = QFormLayout(smtp)
+            self.smtp_host = QLineEdit()
+            smtp_form.addRow(
+                "Server", self._bind(f"{key}.mail.smtp_host", self.smtp_host, p.mail.smtp_host)
+            )
+            self.smtp_username = QLineEdit()
+            smtp_form.addRow(
+                "User name",
+                self._bind(f"{key}.mail.smtp_username", self.smtp_username, p.mail.smtp_username),
+            )
+            self.smtp_password = self._secret_field("SMTP password")
+            smtp_form.addRow("Password", self.smtp_password)
+            layout.addWidget(smtp)
         sig = QGroupBox("Signature (under every email)")
         sig_layout = QHBoxLayout(sig)
         editor = QVBoxLayout()
@@ -497,6 +521,16 @@ class SettingsDialog(QDialog):
             self.banner.show_error(exc)
             return False
         return True
+
+    @staticmethod
+    def _secret_field(name: str) -> QLineEdit:
+        """A password box: what is typed goes to the system's secure storage on OK, never
+        to the settings file; left empty, the stored one stays."""
+        edit = QLineEdit()
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+        edit.setPlaceholderText("Kept in the system's secure storage")
+        edit.setAccessibleName(name)
+        return edit
 
     def _page_general(self) -> QWidget:
         page = QWidget()
@@ -745,13 +779,22 @@ class SettingsDialog(QDialog):
             return
         if changes and not self.app.save_settings(changes):
             return
-        token = getattr(self, "app_token", None)
-        if token is not None and token.text():
+        stored_secret = False
+        for field, name in (
+            ("app_token", secrets.KALTURA_APP_TOKEN),
+            ("kaltura_password", secrets.KALTURA_PASSWORD),
+            ("smtp_password", secrets.SMTP_PASSWORD),
+        ):
+            edit = getattr(self, field, None)
+            if edit is None or not edit.text():
+                continue
             try:
-                secrets.store(self.profile.name, secrets.KALTURA_APP_TOKEN, token.text())
+                secrets.store(self.profile.name, name, edit.text())
             except AppError as exc:
                 self.banner.show_error(exc)
                 return
+            edit.clear()
+            stored_secret = True
         if "desktop.quick_record_shortcut" in changes:
             self.app.register_hotkey()
         if any(k.startswith("recording.") for k in changes):
@@ -760,8 +803,8 @@ class SettingsDialog(QDialog):
             record.preview.mirror = self.app.settings.recording.mirror_preview
             if not self.app.recording.active and record.isVisible():
                 record.start_monitor()
-        if any(k.startswith(("profiles.", "active_profile", "exactly_once")) for k in changes) or (
-            token is not None and token.text()
+        if stored_secret or any(
+            k.startswith(("profiles.", "active_profile", "exactly_once")) for k in changes
         ):
             self.app.open_services()
         self.accept()

@@ -441,7 +441,7 @@ class Services:
                 raise KalturaSettingsError(
                     "password",
                     f'No Kaltura password is stored for "{k.login_id}".',
-                    hint="Enter it in the profile's settings.",
+                    hint="Enter it in Settings > Organization > Kaltura password.",
                 )
             creds = LoginCredentials(k.login_id, password)
         elif ep.is_sandbox and k.admin_secret:

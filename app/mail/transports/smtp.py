@@ -25,7 +25,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from app import secrets
-from app.errors import MailError, NetworkError
+from app.errors import Action, MailError, NetworkError
 from app.mail.message import OutgoingMessage, Recipient
 from app.mail.transports import DraftJournal, Outcome
 
@@ -168,7 +168,9 @@ class SmtpTransport:
                 conn.close()
                 raise MailError(
                     "No SMTP password is stored for this profile.",
-                    hint="Enter the SMTP password in Settings (it is kept in the system keyring).",
+                    hint="Enter it in Settings > Email Settings > Password (it is kept in "
+                    "the system's secure storage).",
+                    action=Action.OPEN_SETTINGS,
                 )
             try:
                 conn.login(self.username, password)
