@@ -210,6 +210,11 @@ def captured_stderr() -> Iterator[list[str]]:
         saved: int | None = os.dup(2)
     except OSError:  # no stderr at all: a windowed app started without one (Windows)
         saved = None
+        # Hold descriptor 2 meanwhile, or the sink below would be given it.
+        holder = os.open(os.devnull, os.O_WRONLY)
+        if holder != 2:
+            os.dup2(holder, 2)
+            os.close(holder)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:

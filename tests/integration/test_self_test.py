@@ -78,3 +78,22 @@ def test_a_windowed_app_without_stderr_still_runs_it() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout
     assert done.stdout.strip() == "passed []"
+    # The capture itself with no descriptor 2: what is written is caught, and afterwards
+    # descriptor 2 is closed again, as it was.
+    capture = (
+        "import os, sys\n"
+        "os.close(2); sys.stderr = None\n"
+        "from app.workflow.selftest import captured_stderr\n"
+        "with captured_stderr() as lines:\n"
+        "    os.write(2, b'from a library\\n')\n"
+        "try:\n"
+        "    os.fstat(2); state = 'open'\n"
+        "except OSError:\n"
+        "    state = 'closed'\n"
+        "print(lines, state, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", capture], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.stdout.strip() == "['from a library'] closed", done.stdout + done.stderr
