@@ -102,6 +102,9 @@ ArchitecturesInstallIn64BitMode=x64compatible
 ; Qt 6 needs Windows 10 1809 or later.
 MinVersion=10.0.17763
 CloseApplications=yes
+; An upgrade must not tick "Start when I sign in" again after the person turned it off in
+; the app or in Task Manager: the task starts unticked every time.
+UsePreviousTasks=no
 WizardStyle=modern
 UninstallDisplayIcon={app}\{#AppExeName}
 UninstallDisplayName={#AppName}

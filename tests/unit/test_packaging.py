@@ -235,6 +235,7 @@ def iss() -> Iss:
 def test_iss_installs_per_user_without_admin_rights_in_64_bit_mode(iss: Iss) -> None:
     setup = iss.setup()
     assert setup["PrivilegesRequired"] == "lowest"
+    assert setup["UsePreviousTasks"] == "no"  # an upgrade never turns start at login back on
     assert "PrivilegesRequiredOverridesAllowed" not in setup
     # {autopf} is {userpf} (%LOCALAPPDATA%\Programs) in non administrative install mode.
     assert setup["DefaultDirName"] == rf"{{autopf}}\{APP_NAME}"
