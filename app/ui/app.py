@@ -241,6 +241,7 @@ class DesktopApp(QObject):
             "info",
             detail="They were not sent because the send was cancelled or the app closed.",
             actions=[("Send now", self.send_waiting), ("Open history", self.window.show_history)],
+            icon="send",
         )  # fmt: skip
 
     def send_waiting(self) -> None:

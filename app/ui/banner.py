@@ -80,10 +80,12 @@ class Banner(QFrame):
         detail: str = "",
         actions: list[tuple[str, Callable[[], None]]] | None = None,
         closable: bool = True,
+        icon: str = "",
     ) -> None:
-        """Show ``text`` (plain), ``detail`` under it, and buttons (label, callback)."""
+        """Show ``text`` (plain), ``detail`` under it, and buttons (label, callback);
+        ``icon`` replaces the level's (a check for "info") where it would mislead."""
         self.error = None
-        self._show(text, detail, level, actions or [], closable)
+        self._show(text, detail, level, actions or [], closable=closable, icon=icon)
 
     def show_error(
         self, error: AppError, *, retry: Callable[[], None] | None = None, level: str = "error"
@@ -100,7 +102,7 @@ class Banner(QFrame):
             actions.append((ACTION_LABELS[action], act))
         if retry is not None:
             actions.append((ACTION_LABELS[Action.RETRY], retry))
-        self._show(error.message, error.hint, level, actions, True)
+        self._show(error.message, error.hint, level, actions, closable=True)
 
     def _show(
         self,
@@ -108,13 +110,15 @@ class Banner(QFrame):
         detail: str,
         level: str,
         actions: list[tuple[str, Callable[[], None]]],
+        *,
         closable: bool,
+        icon: str = "",
     ) -> None:
         self.level = level
         self.setProperty("banner", level)
         self.style().unpolish(self)
         self.style().polish(self)
-        self.icon.setPixmap(icons.pixmap(LEVEL_ICONS.get(level, "warning"), 20))
+        self.icon.setPixmap(icons.pixmap(icon or LEVEL_ICONS.get(level, "warning"), 20))
         body = f"<b>{html.escape(text)}</b>" if level == "error" else html.escape(text)
         if detail:
             body += f"<br>{html.escape(detail)}"

@@ -23,6 +23,13 @@ class FlowLayout(QLayout):
         self._items.insert(index, QWidgetItem(widget))
         self.invalidate()
 
+    def margins_height(self) -> int:
+        m = self.contentsMargins()
+        return m.top() + m.bottom()
+
+    def spacing_px(self) -> int:
+        return self._spacing
+
     def count(self) -> int:
         return len(self._items)
 

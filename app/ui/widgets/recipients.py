@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCompleter,
     QFrame,
     QLineEdit,
+    QScrollArea,
     QSizePolicy,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -77,7 +79,22 @@ class RecipientField(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setAccessibleName(f"{label} recipients")
         self.chips: list[Chip] = []
-        self.flow = FlowLayout(self)
+        # The chips wrap onto as many lines as they need, up to MAX_LINES; past that the
+        # field scrolls (thirty people stay reachable without pushing the form away).
+        self.flow_host = QWidget()
+        self.flow = FlowLayout(self.flow_host)
+        self.scroller = QScrollArea()
+        self.scroller.setWidget(self.flow_host)
+        self.scroller.setWidgetResizable(True)
+        self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroller)
+        self.flow_host.installEventFilter(self)  # its layout changed: fit the height again
+        # The typing line is the last line: whenever the lines change, it stays in view.
+        bar = self.scroller.verticalScrollBar()
+        bar.rangeChanged.connect(lambda _low, high: bar.setValue(high))
         self.edit = QLineEdit()
         self.edit.setFrame(False)
         self.edit.setPlaceholderText("Type a name or an address")
@@ -131,10 +148,53 @@ class RecipientField(QFrame):
         except InvalidAddress as exc:
             self._add_chip(Chip(text, None, exc.hint or exc.message))
 
+    #: Lines of chips shown before the field scrolls.
+    MAX_LINES = 4
+
+    def _fit_height(self) -> None:
+        """As tall as the chips' lines (at most :attr:`MAX_LINES`), the typing line in view."""
+        width = self.contentsRect().width()
+        if width <= 0:
+            return
+        one_line = self.flow.heightForWidth(1_000_000)  # everything side by side
+        step = one_line - self.flow.margins_height() + self.flow.spacing_px()
+        cap = one_line + (self.MAX_LINES - 1) * step
+        needed = self.flow.heightForWidth(width)
+        scrolls = needed > cap
+        if scrolls:  # the chips have the scroll bar's width less
+            bar = self.scroller.verticalScrollBar().sizeHint().width()
+            needed = self.flow.heightForWidth(width - bar)
+        # A scroll bar only when it scrolls: one shown for a moment would take width from
+        # the chips and push the typing line onto a line of its own.
+        policy = (
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOn
+            if scrolls
+            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+        self.scroller.setVerticalScrollBarPolicy(policy)
+        # The scrolled content is as tall as all its lines (a QScrollArea only knows the
+        # layout's minimum size, which is one chip).
+        self.flow_host.setMinimumHeight(needed)
+        frame = self.height() - self.contentsRect().height()
+        wanted = min(needed, cap) + frame
+        if self.minimumHeight() != wanted or self.maximumHeight() != wanted:
+            self.setFixedHeight(wanted)
+
+    def _schedule_fit(self) -> None:
+        """Fit once the new chips are laid out and styled (their size is known then);
+        each layout change asks again, so a chip that grows when shown is counted."""
+        QTimer.singleShot(0, self, self._fit_height)  # dropped if the field is gone
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
     def _add_chip(self, chip: Chip) -> None:
         chip.clicked.connect(lambda _checked=False, c=chip: self.remove_chip(c))
         self.flow.insertWidget(len(self.chips), chip)
+        chip.ensurePolished()  # its style sheet's padding is in its size from now on
         self.chips.append(chip)
+        self._schedule_fit()
         self.updateGeometry()
         self.changed.emit()
 
@@ -143,6 +203,7 @@ class RecipientField(QFrame):
             self.chips.remove(chip)
             self.flow.removeWidget(chip)
             chip.deleteLater()
+            self._schedule_fit()
             self.updateGeometry()
             self.changed.emit()
         self.edit.setFocus()
@@ -224,6 +285,8 @@ class RecipientField(QFrame):
             self.hide_suggestions()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.flow_host and event.type() == QEvent.Type.LayoutRequest:
+            self._schedule_fit()
         if watched is self.edit and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             key = event.key()
