@@ -181,7 +181,8 @@ def main() -> int:
         compose.send()
         shots.wait(lambda: window.stack.currentWidget() is window.sent, 120, "sent")
         shots.window(window, "sent")
-        # 4. History.
+        # 4. History, once the "Sent" notification (6 s) has gone from over the window.
+        shots.pump(6.5)
         window.show_history()
         shots.wait(lambda: window.history.jobs, what="history")
         top = window.history.tree.topLevelItem(0)
