@@ -89,7 +89,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     """List the outbox; resend or mark as sent a message whose fate was unknown."""
-    from app.workflow.send import send_due  # noqa: PLC0415
+    from app.workflow.send import require_own, send_due  # noqa: PLC0415
     from app.workflow.services import Services  # noqa: PLC0415
 
     with Services.open(args.profile) as services:
@@ -105,6 +105,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             say(f"marked as sent: {args.mark_sent}")
         if args.resend or args.send:
             if args.resend:
+                require_own(services, args.resend)  # before the message changes state
                 outbox.resend(args.resend)
             services.require_valid_policy()
             # Other sends' messages: each line says which job it belongs to.

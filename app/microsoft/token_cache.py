@@ -104,8 +104,9 @@ PersistenceFactory = Callable[[str], Any]
 
 
 #: On Linux, libsecret waits without end when the desktop's Secret Service never answers
-#: (a display but no keyring daemon, or one stuck): opening the store gets this long.
-SECRET_SERVICE_TIMEOUT = 15.0
+#: (a display but no keyring daemon, or one stuck): opening the store gets this long. A
+#: minute, because a locked keyring's unlock prompt waits for the person in the meantime.
+SECRET_SERVICE_TIMEOUT = 60.0
 
 
 def _within(seconds: float, fn: Callable[[], Any]) -> Any:

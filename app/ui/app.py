@@ -246,7 +246,7 @@ class DesktopApp(QObject):
 
     def send_waiting(self) -> None:
         """Send every message that is due (each job's own rules: exactly-once checks first)."""
-        from app.workflow.send import send_due, waiting  # noqa: PLC0415
+        from app.workflow.send import send_due  # noqa: PLC0415
 
         services = self.services
         if services is None:
@@ -255,8 +255,8 @@ class DesktopApp(QObject):
         self.set_busy("sending", True)
 
         def run(cancel: threading.Event) -> tuple[int, int]:
-            sent = send_due(services, on_event=self.bridge.post, cancel=cancel)
-            return sent, waiting(services)
+            result = send_due(services, on_event=self.bridge.post, cancel=cancel)
+            return result.sent, result.not_sent
 
         def done(result: tuple[int, int]) -> None:
             sent, still = result
@@ -264,7 +264,7 @@ class DesktopApp(QObject):
             self.window.refresh_history()
             if still:  # refused, throttled, or the network went away: say so, keep them
                 self.window.banner.show_message(
-                    f"{sent} sent; {still} still waiting to go out.",
+                    f"{sent} sent; {still} did not go out.",
                     "warning",
                     detail="History shows why for each person.",
                     actions=[("Try again", self.send_waiting),

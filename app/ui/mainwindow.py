@@ -472,22 +472,31 @@ class MainWindow(QMainWindow):
                     f"{n} interrupted recordings were recovered; the latest is {found.path.name}."
                 )
 
+            def offer() -> None:
+                self.banner.show_message(
+                    text, "warning", detail="It is in your recordings folder.",
+                    actions=[("Review and send it", review),
+                             ("Open the folder", self.open_recordings)],
+                )  # fmt: skip
+
             def review() -> None:
                 services = self.app.services
                 if services is None:
                     return
+                if not self._may_replace_take():
+                    return
+                open_now = self.app.recording.take  # what may be replaced (None: nothing)
+                agreed = open_now.path if open_now is not None else None
                 self.banner.hide()
                 self.statusBar().showMessage("Opening the recovered recording…", 5000)
                 self.app.tasks.run(
                     "open the recovered take",
                     lambda cancel: open_recovered(services, report, found.path, cancel),
-                    on_done=self._open_recovered, on_error=self._recovered_failed,
+                    on_done=lambda take: self._open_recovered(take, agreed, offer),
+                    on_error=self._recovered_failed,
                 )  # fmt: skip
 
-            self.banner.show_message(
-                text, "warning", detail="It is in your recordings folder.",
-                actions=[("Review and send it", review), ("Open the folder", self.open_recordings)],
-            )  # fmt: skip
+            offer()
         elif report.lost:
             path, why = report.lost[-1]
             self.banner.show_message(
@@ -508,12 +517,35 @@ class MainWindow(QMainWindow):
             n = len(report.uploads)
             self.statusBar().showMessage(f"Resuming {n} upload{'s' if n != 1 else ''}", 8000)
 
-    def _open_recovered(self, take: Any) -> None:
-        if not self.app.recording.adopt(take):
+    def _may_replace_take(self) -> bool:
+        """Before a recovered take is opened: never over a take being recorded; over one
+        in Review or Compose only if the person says so (it stays in the folder)."""
+        rec = self.app.recording
+        if rec.active:
+            self.statusBar().showMessage("Stop the recording first.", 10_000)
+            return False
+        if rec.take is None:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Open the recovered recording?",
+            "The video you have open has not been sent. It stays in your recordings folder.",
+            QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Ok
+
+    def _open_recovered(self, take: Any, agreed: Any, offer: Any) -> None:
+        """The recovered take is ready: open it, unless a take was started or opened in
+        the meantime (the offer comes back, so it can still be sent)."""
+        rec = self.app.recording
+        now = rec.take.path if rec.take is not None else None
+        if rec.active or now != agreed:
             self.statusBar().showMessage(
-                "Stop the recording first; the recovered one is in your recordings folder.",
-                10_000,
+                "The recovered recording was not opened: another video is open.", 10_000
             )
+            offer()
+            return
+        rec.adopt(take)
 
     def _recovered_failed(self, error: Any) -> None:
         if error is not None:

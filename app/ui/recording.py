@@ -332,18 +332,22 @@ class Recording(QObject):
                 take, start, end, services=services, cancel=cancel, on_event=self.bridge.post
             )
 
-        before = take
+        before = take.path
+
+        def current() -> bool:
+            # The same take (its title may have changed meanwhile), not a newer one.
+            return self.take is not None and self.take.path == before
 
         def done(trimmed: Take) -> None:
-            if self.take is not before:  # a new take (or none) since: this one is old news
+            if not current():  # a new take (or none) since: this one is old news
                 log.info("a trim finished after its take was replaced; not shown")
                 return
-            self.take = trimmed
-            self.trimmed.emit(trimmed)
+            self.take = replace(trimmed, title=self.take.title if self.take else trimmed.title)
+            self.trimmed.emit(self.take)
 
         def failed(error: AppError | None) -> None:
             # Not ``failed``: the take is fine and stays in Review, where this is shown.
-            if self.take is before:
+            if current():
                 self.trim_failed.emit(error)
 
         self.tasks.run("trim the take", run, on_done=done, on_error=failed)

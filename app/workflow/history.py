@@ -158,7 +158,7 @@ def act(
 ) -> None:
     """Do ``action`` to one message; a message sent or resent goes out now (with the
     rest of its send that is due)."""
-    from app.workflow.send import send_due  # noqa: PLC0415
+    from app.workflow.send import require_own, send_due  # noqa: PLC0415
 
     outbox = services.outbox()
     if action == "send":
@@ -170,6 +170,7 @@ def act(
         outbox.mark_sent(message_id)
     elif action == "resend":
         services.require_valid_policy()
+        require_own(services, message_id)  # before the message changes state
         outbox.resend(message_id)
         send_due(services, message_id=message_id, on_event=on_event, cancel=cancel)
     else:  # pragma: no cover - the Literal type rules it out

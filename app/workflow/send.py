@@ -489,27 +489,24 @@ def send_due(
     message_id: str = "",
     on_event: OnEvent | None = None,
     cancel: threading.Event | None = None,
-) -> int:
+) -> DueResult:
     """Send what is due in the outbox now: this profile's sends only (the outbox is
     shared, and only a send's own profile may sign in and link for it); with
-    ``message_id``, only that message's send. Returns how many went out."""
+    ``message_id``, only that message's send. Says how many of them went out and how
+    many did not."""
     emit = safe_callback(on_event)
     cancel = cancel or threading.Event()
     with services.activity(cancel):
         services.require_valid_policy()
         outbox = services.outbox()
         if message_id:
-            job = outbox.job(outbox.message(message_id).job_id)
-            if not belongs_to(job, services.profile_name):
-                raise MailError(
-                    f'This message was sent from the profile "{job.profile}".',
-                    hint=f'Switch to "{job.profile}" to send it.',
-                )
-            jobs = [job]
+            jobs = [require_own(services, message_id)]
         else:
             jobs = [j for j in outbox.jobs() if belongs_to(j, services.profile_name)]
         due = [j for j in jobs if j.entry_id and _has_due(outbox.counts(j.id))]
-        sent_before = sum(outbox.counts(j.id).get("sent", 0) for j in jobs)
+        wanted = {
+            m.id for j in due for m in outbox.messages(j.id) if m.state in ("queued", "failed")
+        }
         transports: dict[str, Transport] = {}
         for job in due:
             if cancel.is_set():
@@ -520,7 +517,20 @@ def send_due(
                 )
             pump = Pump(outbox, transports[job.transport], services.landing_url, on_event=emit)
             pump.drain(cancel, job_id=job.id)
-        return sum(outbox.counts(j.id).get("sent", 0) for j in jobs) - sent_before
+        after = [outbox.message(i).state for i in wanted]
+        return DueResult(
+            sent=after.count("sent"),
+            not_sent=sum(1 for state in after if state not in ("sent", "cancelled")),
+        )
+
+
+@dataclass(frozen=True)
+class DueResult:
+    """What :func:`send_due` did with the messages that were due when it started."""
+
+    sent: int
+    #: Still not sent: waiting for a retry, failed, or their fate unknown.
+    not_sent: int
 
 
 def waiting(services: Services) -> int:
@@ -539,6 +549,19 @@ def _has_due(counts: dict[str, int]) -> bool:
     return bool(counts.get("queued") or counts.get("failed"))
 
 
+def require_own(services: Services, message_id: str) -> Job:
+    """The message's send, if this profile may send it; else MailError saying whose it is
+    (checked before anything about the message changes)."""
+    outbox = services.outbox()
+    job = outbox.job(outbox.message(message_id).job_id)
+    if not belongs_to(job, services.profile_name):
+        raise MailError(
+            f'This message was sent from the profile "{job.profile}".',
+            hint=f'Switch to "{job.profile}" to send it.',
+        )
+    return job
+
+
 def belongs_to(job: Job, profile: str) -> bool:
     """Whether ``profile`` may send ``job``'s messages. Jobs from before profiles were
     recorded ("") belong to whichever profile is open, as they always did."""
@@ -547,12 +570,14 @@ def belongs_to(job: Job, profile: str) -> bool:
 
 __all__ = [
     "STALE_SENDING_SECONDS",
+    "DueResult",
     "SendRequest",
     "SendResult",
     "SendSession",
     "belongs_to",
     "hosted_size",
     "make_preview",
+    "require_own",
     "send_due",
     "send_job",
     "waiting",

@@ -167,6 +167,9 @@ class ReviewPage(QWidget):
         self.trim.set_duration(take.duration)
         self._update_kept()
         self._show_link()
+        # A trim of an earlier take may still have been running: this take starts fresh.
+        self._trimming = False
+        self.next_button.setText("Next: write the email")
         self.next_button.setEnabled(True)
         self.app.tasks.run(
             "open the take", lambda _c: self._open_player(take), on_done=self._player_ready,

@@ -149,3 +149,20 @@ def test_the_title_typed_on_review_renames_the_entry(
         timeout=10_000,
     )
     assert kaltura_calls(sandbox, "media", "update") == 1
+
+
+def test_a_trim_left_running_for_an_old_take_never_blocks_the_next(
+    qtbot: Any, desktop_factory: Any
+) -> None:
+    """A trim still running when the person moved on to another take is dropped when it
+    ends; the take now in Review starts with Next ready (it stayed on "Trimming…")."""
+    app = desktop_factory()
+    take = record_take(qtbot, app)
+    review = app.window.review
+    review._trimming = True  # what a trim of the previous take left behind
+    review.next_button.setEnabled(False)
+    review.next_button.setText("Trimming…")
+    review.show_take(take)
+    assert review.next_button.isEnabled() and review.next_button.text().startswith("Next")
+    qtbot.mouseClick(review.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: app.window.stack.currentWidget() is app.window.compose, timeout=5000)

@@ -17,7 +17,7 @@ from app.mail.message import Composition, parse_address
 from app.mail.pump import OutboxEvent
 from app.sandbox.testing import write_mp4
 from app.workflow.history import act, history
-from app.workflow.send import SendRequest, SendSession, send_due
+from app.workflow.send import DueResult, SendRequest, SendSession, send_due
 from app.workflow.services import Services
 from app.workflow.startup import reconcile
 from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
@@ -85,6 +85,9 @@ def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
         assert foreign.actions() == ("withdraw",) and foreign.other_profile == "Contoso"
         with pytest.raises(MailError, match='sent from the profile "Contoso"'):
             act(services, foreign.id, "send")
+        with pytest.raises(MailError, match='sent from the profile "Contoso"'):
+            act(services, foreign.id, "resend")  # refused before the message changes
+        assert outbox.message(foreign.id).state == "queued"
 
         act(services, queued[0].id, "send")
 
@@ -92,7 +95,7 @@ def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
         assert [m.state for m in outbox.messages(other)] == ["queued"]  # not its send
         assert [m.state for m in outbox.messages(no_video)] == ["queued"]
         # Everything of this profile's that waits, at once: the other send's, not Contoso's.
-        assert send_due(services) == 1
+        assert send_due(services) == DueResult(sent=1, not_sent=0)
         assert [m.state for m in outbox.messages(other)] == ["sent"]
         assert [m.state for m in outbox.messages(elsewhere)] == ["queued"]
     delivered = _delivered(sandbox)
@@ -115,3 +118,28 @@ def test_waiting_emails_wait_while_the_policy_is_invalid(
         with pytest.raises(PolicyError):
             send_due(services)
     assert _delivered(sandbox) == Counter()
+
+
+def test_send_now_says_what_did_not_go_out(
+    sandbox: Any,
+    plaintext_cache: None,
+    composition: Composition,  # noqa: F811
+) -> None:
+    """Answers lost on the way back: the emails may have gone out, so they are not sent
+    again, and the result counts them as not sent (the window says so)."""
+    with Services.open() as services:
+        job = services.outbox().add_job(
+            composition,
+            [parse_address("ann@fabrikam.example"), parse_address("bo@fabrikam.example")],
+            entry_id="1_abc",
+            profile=services.profile_name,
+        )
+        sandbox.microsoft.graph_server.faults.configure(
+            failure_rate=1.0, failure_modes=["lost_response"], match=r"/sendMail$|/\$batch$"
+        )
+        try:
+            result = send_due(services)
+        finally:
+            sandbox.microsoft.graph_server.faults.reset()
+        assert result == DueResult(sent=0, not_sent=2)
+        assert {m.state for m in services.outbox().messages(job)} == {"unknown"}
