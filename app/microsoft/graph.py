@@ -299,7 +299,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(cur))
         yield cur
         stack.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
-        stack.append(getattr(cur, "reason", None))
+        reason = getattr(cur, "reason", None)  # urllib3's wrapped error; a str on ssl.SSLError
+        if isinstance(reason, BaseException):
+            stack.append(reason)
         stack.append(cur.__cause__)
         stack.append(cur.__context__)
 
