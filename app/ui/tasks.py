@@ -55,6 +55,8 @@ class Task(QObject):
         super().__init__(parent)
         self.name = name
         self.cancel = threading.Event()
+        #: Asked for after quitting began: it never runs (what it would use is closing).
+        self.refused = False
         self._finished = threading.Event()
 
     @property
@@ -78,8 +80,9 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:
         task = self.task
-        if self.closing.is_set() and task.cancel.is_set():
-            # Cancelled by quitting before it started: what it would use is closing.
+        if task.refused:
+            # Asked for after quitting began (a late signal): what it would use is closing.
+            # A task asked for earlier still runs, cancelled, while the services are open.
             log.info("%s: not started, the app is quitting", task.name)
             task._finished.set()
             self._emit(task.finished)
@@ -135,6 +138,7 @@ class Tasks(QObject):
         task = Task(name, self)
         if self.closing.is_set():  # asked for while quitting (a late signal): never runs
             task.cancel.set()
+            task.refused = True
         if on_done is not None:
             task.done.connect(on_done)
         if on_error is not None:

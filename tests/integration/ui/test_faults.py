@@ -198,3 +198,36 @@ def test_work_asked_for_while_quitting_never_starts(desktop_factory: Any) -> Non
     assert task.wait(10) and task.cancel.is_set()
     assert app.tasks.pool.waitForDone(10_000)
     assert not ran.is_set()
+
+
+def test_a_task_queued_before_quitting_still_runs_with_the_services_open(
+    desktop_factory: Any,
+) -> None:
+    """A task asked for before quitting, still waiting for a free thread when the app
+    quits, runs (cancelled) while the services are open; only tasks asked for after
+    quitting began are refused. (CI once saw the queued one refused.)"""
+    import threading
+
+    app = desktop_factory()
+    services = app.services
+    assert services is not None
+    outbox = services.outbox()
+    app.tasks.pool.setMaxThreadCount(1)
+    busy = threading.Event()
+    finished = threading.Event()
+
+    def blocker(cancel: threading.Event) -> int:
+        busy.set()
+        cancel.wait(30)
+        return 0
+
+    def history_like(cancel: threading.Event) -> int:
+        outbox.recover()
+        finished.set()
+        return 0
+
+    app.tasks.run("busy", blocker)
+    assert busy.wait(10)
+    queued = app.tasks.run("load the history", history_like)  # behind the busy one
+    app.shutdown()
+    assert finished.is_set() and not queued.refused
