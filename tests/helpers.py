@@ -8,8 +8,10 @@ import stat
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,12 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, poll: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {timeout} s")
         time.sleep(poll)
+
+
+def delivered(sandbox: Any) -> Counter[str]:
+    """How many emails each address got in the sandbox mailbox of its first sender."""
+    address = sandbox.manifest["senders"][0]["email"]
+    return Counter(
+        r["message"]["toRecipients"][0]["emailAddress"]["address"]
+        for r in sandbox.microsoft.graph.sent_messages(address)
+    )

@@ -13,15 +13,8 @@ from app.mail.message import parse_address
 from app.sandbox.testing import write_mp4
 from app.workflow.send import SendRequest, SendSession
 from app.workflow.services import Services
+from tests.helpers import delivered
 from tests.integration.ui.conftest import write_settings
-
-
-def _delivered(sandbox: Any) -> Counter[str]:
-    address = sandbox.manifest["senders"][0]["email"]
-    return Counter(
-        r["message"]["toRecipients"][0]["emailAddress"]["address"]
-        for r in sandbox.microsoft.graph.sent_messages(address)
-    )
 
 
 def test_waiting_emails_are_offered_at_start_and_sent_once_on_request(
@@ -46,10 +39,10 @@ def test_waiting_emails_are_offered_at_start_and_sent_once_on_request(
     banner = app.window.banner
     assert banner.isVisible() and "2 emails of an earlier send are waiting" in banner.plain_text()
     send_now = next(b for b in banner.buttons if b.text() == "Send now")
-    assert _delivered(sandbox) == Counter({"ann@fabrikam.example": 1})  # nothing sent unasked
+    assert delivered(sandbox) == Counter({"ann@fabrikam.example": 1})  # nothing sent unasked
     qtbot.mouseClick(send_now, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "sending" not in app.busy, timeout=60_000)
-    assert _delivered(sandbox) == Counter(
+    assert delivered(sandbox) == Counter(
         {"ann@fabrikam.example": 1, "bo@fabrikam.example": 1, "cy@fabrikam.example": 1}
     )
     assert app.services is not None

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from app import paths
 from app.sandbox.testing import write_fmp4, write_mp4
 from app.workflow.services import Services
-from tests.helpers import posix_signals, wait_until
+from tests.helpers import delivered, posix_signals, wait_until
 from tests.integration.workflow.conftest import kaltura_calls
 
 PEOPLE = [f"Person {i:02d} <p{i:02d}@fabrikam.example>" for i in range(45)]
@@ -46,14 +45,6 @@ def _vmsg(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _delivered(sandbox: Any) -> Counter[str]:
-    sender = sandbox.manifest["senders"][0]["email"]
-    return Counter(
-        r["message"]["toRecipients"][0]["emailAddress"]["address"]
-        for r in sandbox.microsoft.graph.sent_messages(sender)
-    )
-
-
 @pytest.mark.parametrize("exactly_once", [False, True], ids=["sendmail", "exactly-once"])
 def test_rerunning_a_killed_send_never_sends_twice(
     sandbox: Any, tmp_path: Path, exactly_once: bool
@@ -65,14 +56,14 @@ def test_rerunning_a_killed_send_never_sends_twice(
     sandbox.microsoft.graph_server.faults.configure(latency_ms=700, match=r"/\$batch$")
     first = _vmsg(*argv)
     try:
-        wait_until(lambda: sum(_delivered(sandbox).values()) >= 10, timeout=60)
+        wait_until(lambda: sum(delivered(sandbox).values()) >= 10, timeout=60)
         first.kill()  # SIGKILL; TerminateProcess on Windows
         first.communicate(timeout=10)
     finally:
         if first.poll() is None:
             first.kill()
             first.communicate()
-    before = _delivered(sandbox)
+    before = delivered(sandbox)
     assert 0 < sum(before.values()) < 45
     sandbox.microsoft.graph_server.faults.reset()
     again = _vmsg(*argv)
@@ -80,17 +71,17 @@ def test_rerunning_a_killed_send_never_sends_twice(
     assert "this send was started before" in err, err
     states = {line["address"]: line["state"] for line in map(json.loads, out.splitlines())}
     assert len(states) == 45
-    delivered = _delivered(sandbox)
-    duplicated = [a for a, n in delivered.items() if n > 1]
-    lost = [a for a, s in states.items() if s == "sent" and delivered[a] == 0]
+    mailbox = delivered(sandbox)
+    duplicated = [a for a, n in mailbox.items() if n > 1]
+    lost = [a for a, s in states.items() if s == "sent" and mailbox[a] == 0]
     assert duplicated == [] and lost == []
     if exactly_once:
         assert set(states.values()) == {"sent"} and again.returncode == 0
-        assert all(delivered[a] == 1 for a in states)
+        assert all(mailbox[a] == 1 for a in states)
     else:
         # The batch in flight at the kill may have gone out: "unknown", never resent.
         assert set(states.values()) <= {"sent", "unknown"}
-        assert all(delivered[a] == 1 for a, s in states.items() if s == "sent")
+        assert all(mailbox[a] == 1 for a, s in states.items() if s == "sent")
     # One job, resumed: the same recipients were never queued twice.
     with Services.open() as services:
         jobs = services.outbox().jobs()

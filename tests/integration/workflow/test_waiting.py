@@ -20,17 +20,10 @@ from app.workflow.history import act, history
 from app.workflow.send import DueResult, SendRequest, SendSession, send_due
 from app.workflow.services import Services
 from app.workflow.startup import reconcile
+from tests.helpers import delivered
 from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
 
 PEOPLE = [f"Person {i:02d} <p{i:02d}@fabrikam.example>" for i in range(45)]
-
-
-def _delivered(sandbox: Any) -> Counter[str]:
-    address = sandbox.manifest["senders"][0]["email"]
-    return Counter(
-        r["message"]["toRecipients"][0]["emailAddress"]["address"]
-        for r in sandbox.microsoft.graph.sent_messages(address)
-    )
 
 
 def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
@@ -54,7 +47,7 @@ def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
         result = session.run(cancel)
         sandbox.microsoft.graph_server.faults.reset()
         left = [m for m in result.messages if m.state == "queued"]
-        first = _delivered(sandbox)
+        first = delivered(sandbox)
         assert left and 0 < sum(first.values()) < len(PEOPLE)
         outbox = services.outbox()
         # Another send's waiting email (same video), and one whose video never arrived.
@@ -98,10 +91,10 @@ def test_a_cancelled_sends_rest_is_offered_and_sent_on_request_once(
         assert send_due(services) == DueResult(sent=1, not_sent=0)
         assert [m.state for m in outbox.messages(other)] == ["sent"]
         assert [m.state for m in outbox.messages(elsewhere)] == ["queued"]
-    delivered = _delivered(sandbox)
+    mailbox = delivered(sandbox)
     expected = [parse_address(p).email for p in PEOPLE] + ["zoe@fabrikam.example"]
-    assert sorted(delivered) == sorted(expected)
-    assert set(delivered.values()) == {1}  # everybody once, nobody twice
+    assert sorted(mailbox) == sorted(expected)
+    assert set(mailbox.values()) == {1}  # everybody once, nobody twice
 
 
 def test_waiting_emails_wait_while_the_policy_is_invalid(
@@ -117,7 +110,7 @@ def test_waiting_emails_wait_while_the_policy_is_invalid(
         )
         with pytest.raises(PolicyError):
             send_due(services)
-    assert _delivered(sandbox) == Counter()
+    assert delivered(sandbox) == Counter()
 
 
 def test_send_now_says_what_did_not_go_out(
