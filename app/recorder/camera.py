@@ -1,4 +1,4 @@
-"""Real cameras (OpenCV) and a file camera (frames from a video file, for tests).
+"""Real cameras (OpenCV) and a file camera (frames from a video file via PyAV, for tests).
 
 Backends per OS: Media Foundation then DirectShow on Windows, AVFoundation on macOS, V4L2
 on Linux. For 720p and above MJPG is requested first: most USB webcams deliver 1080p30
@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,10 @@ class OpenCVCamera:
 
 class FileCamera:
     """Frames from a video file, paced in real time; loops at the end unless ``loop=False``
-    (then it reports itself lost, which stops the take like an unplugged camera)."""
+    (then it reports itself lost, which stops the take like an unplugged camera).
+
+    Decoded with PyAV, like every other media file the app reads: OpenCV is for cameras and
+    pixels only, so the bundle carries one FFmpeg (PyAV's) and an OpenCV without its own."""
 
     def __init__(
         self, path: Path, *, loop: bool = True, now: Callable[[], float] = time.monotonic
@@ -212,7 +215,9 @@ class FileCamera:
         self.loop = loop
         self.now = now
         self.name = f"file {self.path.name}"
-        self._cap: Any = None
+        self._container: Any = None
+        self._frames: Iterator[Any] | None = None
+        self._first: Any = None
         self._fps = 30.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -220,22 +225,44 @@ class FileCamera:
     def attach_clock(self, clock: RecordingClock) -> None:
         """The file plays at its own pace."""
 
+    def _decode(self) -> Iterator[Any]:
+        """The file's video frames from the start (a fresh pass after a seek)."""
+        self._container.seek(0)
+        return iter(self._container.decode(video=0))
+
     def open(self, width: int, height: int, fps: float) -> CameraFormat:
-        import cv2  # noqa: PLC0415
+        import av  # noqa: PLC0415 - heavy import
 
         if not self.path.is_file():
             raise DeviceError(
                 f"The video file {self.path} does not exist.", hint="Check the path after file:."
             )
-        cap = cv2.VideoCapture(str(self.path))
-        ok, frame = cap.read() if cap.isOpened() else (False, None)
-        if not ok or frame is None:
-            cap.release()
-            raise DeviceError(f"{self.path} cannot be read as a video.")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        self._cap = cap
-        self._fps = float(cap.get(cv2.CAP_PROP_FPS) or fps) or fps
-        h, w = frame.shape[:2]
+        try:
+            container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise DeviceError(f"{self.path} cannot be read as a video: {exc}.") from exc
+        try:
+            if not container.streams.video:
+                raise DeviceError(f"{self.path} has no video in it.")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            self._container = container
+            self._frames = iter(container.decode(stream))
+            self._first = next(self._frames, None)
+        except (av.FFmpegError, OSError) as exc:
+            container.close()
+            self._container = None
+            raise DeviceError(f"{self.path} cannot be read as a video: {exc}.") from exc
+        except DeviceError:
+            container.close()
+            self._container = None
+            raise
+        if self._first is None:
+            self.stop()
+            raise DeviceError(f"{self.path} cannot be read as a video: it has no frames.")
+        rate = stream.guessed_rate or stream.average_rate  # the nominal rate, as OpenCV reads it
+        self._fps = float(rate) if rate else fps
+        w, h = self._first.width, self._first.height
         note = "" if (w, h) == (width, height) else f"the file is {w}x{h}; recording at that size"
         return CameraFormat(w - w % 2, h - h % 2, min(self._fps, fps), note)
 
@@ -246,24 +273,46 @@ class FileCamera:
         )
         self._thread.start()
 
+    def _next(self) -> Any:
+        """The next decoded frame, None at the end of the file; a frame the decoder cannot
+        read ends the file too."""
+        import av  # noqa: PLC0415
+
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        assert self._frames is not None
+        try:
+            return next(self._frames, None)
+        except (av.FFmpegError, OSError) as exc:
+            log.warning("%s: decoding stopped: %s", self.path.name, exc)
+            return None
+
     def _run(self, on_frame: FrameSink, on_lost: LostSink) -> None:
-        import cv2  # noqa: PLC0415
+        import av  # noqa: PLC0415
 
         start = self.now()
         index = 0
+        looped_empty = False
         while not self._stop.is_set():
             due = start + index / self._fps
             delay = due - self.now()
             if delay > 0 and self._stop.wait(delay):
                 return
-            ok, frame = self._cap.read()
-            if not ok or frame is None:
-                if not self.loop:
+            frame = self._next()
+            if frame is None:
+                if not self.loop or looped_empty:
                     on_lost(f"The video file {self.path.name} ended")
                     return
-                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                try:
+                    self._frames = self._decode()
+                except (av.FFmpegError, OSError) as exc:
+                    on_lost(f"The video file {self.path.name} cannot be read again: {exc}")
+                    return
+                looped_empty = True  # a pass that yields nothing ends the file for good
                 continue
-            on_frame(VideoFrame(frame, due, index))
+            looped_empty = False
+            on_frame(VideoFrame(frame.to_ndarray(format="bgr24"), due, index))
             index += 1
 
     def stop(self) -> None:
@@ -271,6 +320,8 @@ class FileCamera:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         self._thread = None
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        self._frames = None
+        self._first = None
