@@ -16,7 +16,10 @@ cd "$(dirname "$0")"
 RUN_PACKAGES=(python3 python3-venv python3-gi gir1.2-secret-1 libportaudio2
     libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libegl1 libgl1 libdbus-1-3 libx11-6)
 TEST_PACKAGES=("${RUN_PACKAGES[@]}" pulseaudio pulseaudio-utils libasound2-plugins sox
-    xvfb xdotool gnome-keyring dbus-x11 libsecret-tools chromium desktop-file-utils)
+    xvfb xdotool gnome-keyring dbus-x11 libsecret-tools chromium desktop-file-utils
+    # The bundle: its OpenCV is built from source (scripts/build-opencv.sh); build.spec
+    # strips libraries and trims ICU's data (binutils, icu-devtools).
+    cmake ninja-build g++ python3-dev curl binutils icu-devtools)
 
 usage() {
     echo "usage: ./dev.sh run | test [pytest arguments]" >&2

@@ -53,7 +53,23 @@ def run() -> SelfTestReport:
             desktop.shutdown()
             desktop.window.close()
 
-    report = run_self_test(extra=[("qt", qt), ("main_window", main_window)])
+    def text() -> str:
+        """Qt's text services on ICU's data (the Linux bundle ships a part of it:
+        build.spec): Swedish collation sorts Å and Ö after Z, Turkish upper-cases i to İ."""
+        from functools import cmp_to_key  # noqa: PLC0415
+
+        from PySide6.QtCore import QCollator, QLocale  # noqa: PLC0415
+
+        collator = QCollator(QLocale("sv_SE"))
+        words = sorted(["Öl", "zoe", "Ångström", "apple"], key=cmp_to_key(collator.compare))
+        if words != ["apple", "zoe", "Ångström", "Öl"]:
+            raise RuntimeError(f"Swedish collation sorted {words}")
+        upper = QLocale("tr_TR").toUpper("istanbul")
+        if upper != "İSTANBUL":
+            raise RuntimeError(f"Turkish upper case gave {upper!r}")
+        return "collation and case mapping in other languages"
+
+    report = run_self_test(extra=[("qt", qt), ("main_window", main_window), ("text", text)])
     qInstallMessageHandler(None)
     report.checks.append(
         Check("qt_warnings", not qt_messages, "; ".join(qt_messages[:5]) if qt_messages else "none")

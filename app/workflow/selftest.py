@@ -87,14 +87,11 @@ def _opencv() -> str:
     cap = cv2.VideoCapture()  # the capture module loads (no device is opened)
     cap.release()
     registry = cv2.videoio_registry
-    have = {registry.getBackendName(api) for api in registry.getCameraBackends()}
-    wanted = [name for name, _api in camera.backends() if name != "ANY"]
-    missing = [name for name in wanted if name not in have]
+    wanted = [(name, api) for name, api in camera.backends() if name != "ANY"]
+    missing = [name for name, api in wanted if not registry.hasBackend(api)]
     if missing:
-        raise RuntimeError(
-            f"OpenCV has no {', '.join(missing)} camera backend (it has {sorted(have)})"
-        )
-    return f"{cv2.__version__} (camera: {', '.join(wanted) or 'any'})"
+        raise RuntimeError(f"OpenCV has no {', '.join(missing)} camera backend")
+    return f"{cv2.__version__} (camera: {', '.join(n for n, _a in wanted) or 'any'})"
 
 
 def _reads_back(video: Path) -> None:
