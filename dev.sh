@@ -19,7 +19,7 @@ TEST_PACKAGES=("${RUN_PACKAGES[@]}" pulseaudio pulseaudio-utils libasound2-plugi
     xvfb xdotool gnome-keyring dbus-x11 libsecret-tools chromium desktop-file-utils
     # The bundle: its OpenCV is built from source (scripts/build-opencv.sh); build.spec
     # strips libraries and trims ICU's data (binutils, icu-devtools).
-    cmake ninja-build g++ python3-dev curl binutils icu-devtools)
+    cmake ninja-build g++ python3-dev binutils icu-devtools)
 
 usage() {
     echo "usage: ./dev.sh run | test [pytest arguments]" >&2

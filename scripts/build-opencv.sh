@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the OpenCV the bundle ships, and print the folder that holds its cv2 package.
 #
-#   scripts/build-opencv.sh            (scripts/build-bundle.sh runs it)
+#   scripts/build-opencv.sh            (build.spec runs it)
 #
 # The same release as the venv's opencv-python-headless, built from that release's source
 # distribution on PyPI (checked against the index's sha256) with only what the app uses
@@ -12,15 +12,15 @@
 #                             AVFoundation on macOS
 # and none of: FFmpeg (PyAV's is the app's one FFmpeg: two in one process are a known
 # source of crashes), LAPACK/OpenBLAS, OpenCL, the other codecs and modules. The wheel's
-# cv2 is 119 MB with its libraries on Linux; this one is 17 MB. The result is cached
+# cv2 is 119 MB with its libraries on Linux; this one is 16 MB. The result is cached
 # by release and recipe (VMSG_OPENCV_CACHE, default ~/.cache/video-messaging/opencv), so
 # only the first build compiles (about 6 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${VMSG_PYTHON:-.venv/bin/python}
 [ -x "$py" ] || { echo "build-opencv: run ./dev.sh test once first (it builds .venv)" >&2; exit 2; }
-for tool in cmake c++ curl; do
-    command -v "$tool" >/dev/null || { echo "build-opencv: needs $tool (sudo apt-get install cmake g++ curl ninja-build)" >&2; exit 2; }
+for tool in cmake c++; do
+    command -v "$tool" >/dev/null || { echo "build-opencv: needs $tool (sudo apt-get install cmake g++ ninja-build)" >&2; exit 2; }
 done
 
 version=$("$py" -c 'from importlib.metadata import version; print(version("opencv-python-headless"))')
@@ -46,8 +46,8 @@ flags=(
 # macOS: the same oldest system the app's Info.plist names (build.spec).
 [ "$(uname)" = Darwin ] && flags+=(-DCMAKE_OSX_DEPLOYMENT_TARGET=12.0)
 case "$(uname -m)" in
-    # x86-64: the wheel's SIMD dispatch without the AVX-512 variants (half the build time;
-    # none of the functions the app calls gains from them).
+    # x86-64: the wheel's SIMD dispatch without the AVX-512 variants (a fifth less build
+    # time; the app's pixel work is one preview frame at a time).
     x86_64|AMD64) flags+=(-DCPU_DISPATCH=SSE4_1,SSE4_2,AVX,FP16,AVX2) ;;
 esac
 key=$(printf '%s\n' "$version" "${flags[@]}" | "$py" -c \
