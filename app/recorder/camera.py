@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,8 +203,9 @@ class OpenCVCamera:
 
 
 class FileCamera:
-    """Frames from a video file, paced in real time; loops at the end unless ``loop=False``
-    (then it reports itself lost, which stops the take like an unplugged camera).
+    """Frames from a video file, paced in real time by their timestamps; loops at the end
+    unless ``loop=False`` (then it reports itself lost, which stops the take like an
+    unplugged camera). Pictures are turned upright as the file says (a phone's clip).
 
     Decoded with PyAV, like every other media file the app reads: OpenCV is for cameras and
     pixels only, so the bundle carries one FFmpeg (PyAV's) and an OpenCV without its own."""
@@ -225,103 +227,129 @@ class FileCamera:
     def attach_clock(self, clock: RecordingClock) -> None:
         """The file plays at its own pace."""
 
-    def _decode(self) -> Iterator[Any]:
-        """The file's video frames from the start (a fresh pass after a seek)."""
-        self._container.seek(0)
-        return iter(self._container.decode(video=0))
-
     def open(self, width: int, height: int, fps: float) -> CameraFormat:
         import av  # noqa: PLC0415 - heavy import
 
+        self.stop()  # a second open() starts from a fresh file
         if not self.path.is_file():
             raise DeviceError(
                 f"The video file {self.path} does not exist.", hint="Check the path after file:."
             )
         try:
             container = av.open(str(self.path))
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
             raise DeviceError(f"{self.path} cannot be read as a video: {exc}.") from exc
+        ok = False
         try:
             if not container.streams.video:
                 raise DeviceError(f"{self.path} has no video in it.")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            self._container = container
-            self._frames = iter(container.decode(stream))
-            self._first = next(self._frames, None)
-        except (av.FFmpegError, OSError) as exc:
-            container.close()
-            self._container = None
+            frames = iter(container.decode(stream))
+            first = next(frames, None)
+            if first is None:
+                raise DeviceError(f"{self.path} cannot be read as a video: it has no frames.")
+            image = _upright(first)
+            ok = True
+        except (av.FFmpegError, OSError, ValueError) as exc:
             raise DeviceError(f"{self.path} cannot be read as a video: {exc}.") from exc
-        except DeviceError:
-            container.close()
-            self._container = None
-            raise
-        if self._first is None:
-            self.stop()
-            raise DeviceError(f"{self.path} cannot be read as a video: it has no frames.")
+        finally:
+            if not ok:
+                container.close()
+        self._container, self._frames, self._first = container, frames, first
         rate = stream.guessed_rate or stream.average_rate  # the nominal rate, as OpenCV reads it
-        self._fps = float(rate) if rate else fps
-        w, h = self._first.width, self._first.height
+        self._fps = float(rate) if rate and 0 < float(rate) <= 240 else fps
+        h, w = image.shape[:2]
         note = "" if (w, h) == (width, height) else f"the file is {w}x{h}; recording at that size"
         return CameraFormat(w - w % 2, h - h % 2, min(self._fps, fps), note)
 
     def start(self, on_frame: FrameSink, on_lost: LostSink) -> None:
-        self._stop.clear()
+        if self._container is None:
+            raise DeviceError(f"The video file {self.path.name} is not open.")
+        # Each run has its own stop flag and its own file: a thread that outlives stop()
+        # (a slow read) ends when it next looks, and closes the file itself.
+        assert self._frames is not None
+        run = _FileRun(threading.Event(), self._container, self._frames, self._first)
+        self._stop = run.stop
+        self._container = self._frames = self._first = None
         self._thread = threading.Thread(
-            target=self._run, args=(on_frame, on_lost), name="file-camera", daemon=True
+            target=self._run, args=(run, on_frame, on_lost), name="file-camera", daemon=True
         )
         self._thread.start()
 
-    def _next(self) -> Any:
-        """The next decoded frame, None at the end of the file; a frame the decoder cannot
-        read ends the file too."""
-        import av  # noqa: PLC0415
-
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return frame
-        assert self._frames is not None
+    def _run(self, run: _FileRun, on_frame: FrameSink, on_lost: LostSink) -> None:
         try:
-            return next(self._frames, None)
-        except (av.FFmpegError, OSError) as exc:
-            log.warning("%s: decoding stopped: %s", self.path.name, exc)
-            return None
+            self._play(run, on_frame, on_lost)
+        except Exception as exc:  # the take must hear why its camera stopped
+            log.warning("%s: the file camera stopped", self.path.name, exc_info=True)
+            if not run.stop.is_set():
+                on_lost(f"The video file {self.path.name} cannot be read: {exc}")
+        finally:
+            run.container.close()
 
-    def _run(self, on_frame: FrameSink, on_lost: LostSink) -> None:
+    def _play(self, run: _FileRun, on_frame: FrameSink, on_lost: LostSink) -> None:
         import av  # noqa: PLC0415
 
-        start = self.now()
+        stop, container, frames = run.stop, run.container, run.frames
+
+        step = 1 / self._fps
+        pass_start = self.now()  # host time of the current pass's first frame
+        pass_origin: float | None = None  # that frame's timestamp in the file
+        last_due = pass_start - step
         index = 0
-        looped_empty = False
-        while not self._stop.is_set():
-            due = start + index / self._fps
-            delay = due - self.now()
-            if delay > 0 and self._stop.wait(delay):
-                return
-            frame = self._next()
+        frame: Any = run.first
+        while not stop.is_set():
             if frame is None:
-                if not self.loop or looped_empty:
-                    on_lost(f"The video file {self.path.name} ended")
-                    return
                 try:
-                    self._frames = self._decode()
+                    frame = next(frames, None)
                 except (av.FFmpegError, OSError) as exc:
-                    on_lost(f"The video file {self.path.name} cannot be read again: {exc}")
-                    return
-                looped_empty = True  # a pass that yields nothing ends the file for good
-                continue
-            looped_empty = False
-            on_frame(VideoFrame(frame.to_ndarray(format="bgr24"), due, index))
-            index += 1
+                    log.warning("%s: decoding stopped: %s", self.path.name, exc)
+                    frame = None
+                if frame is None:  # the end of the file
+                    if not self.loop or pass_origin is None:  # a pass without a frame ends it
+                        on_lost(f"The video file {self.path.name} ended")
+                        return
+                    container.seek(0)
+                    frames = iter(container.decode(video=0))
+                    pass_start, pass_origin = last_due + step, None
+                    continue
+            t = frame.time
+            if pass_origin is None:
+                pass_origin = t if t is not None else 0.0
+            # By the frame's own timestamp (a variable frame rate plays at its pace); never
+            # two frames at once, nor a long gap, from an odd timestamp.
+            offset = (t - pass_origin) if t is not None else (last_due + step - pass_start)
+            due = min(max(pass_start + offset, last_due + step / 4), last_due + 2.0)
+            delay = due - self.now()
+            if delay > 0 and stop.wait(delay):
+                return
+            on_frame(VideoFrame(_upright(frame), due, index))
+            last_due, index, frame = due, index + 1, None
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
-        self._thread = None
-        if self._container is not None:
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2)
+        if self._container is not None:  # opened, never started
             self._container.close()
-            self._container = None
-        self._frames = None
-        self._first = None
+        self._container = self._frames = self._first = None
+
+
+@dataclass
+class _FileRun:
+    """One run of a file camera: its own stop flag, and the open file it closes at the end."""
+
+    stop: threading.Event
+    container: Any
+    frames: Iterator[Any]
+    first: Any
+
+
+def _upright(frame: Any) -> Any:
+    """The frame as BGR pixels, turned as the file's display matrix says."""
+    import numpy as np  # noqa: PLC0415
+
+    image = frame.to_ndarray(format="bgr24")
+    quarter_turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image

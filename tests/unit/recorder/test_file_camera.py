@@ -57,8 +57,10 @@ def test_a_file_plays_every_frame_once_then_ends(tmp_path: Path) -> None:
     assert [f.index for f in frames] == list(range(30))
     image = frames[0].image
     assert image.dtype == np.uint8 and image.shape == (480, 854, 3)
-    # Paced: frame k is due k/fps after the start.
-    assert frames[29].t - frames[0].t == pytest.approx(29 / 30)
+    # Paced by the file's own timestamps.
+    with av.open(str(clip)) as container:
+        times = [f.time for f in container.decode(video=0)]
+    assert [f.t - frames[0].t for f in frames] == pytest.approx([t - times[0] for t in times])
 
 
 def test_a_looping_file_starts_again_at_its_end(tmp_path: Path) -> None:
@@ -119,3 +121,58 @@ def test_the_file_camera_needs_no_opencv(tmp_path: Path, monkeypatch: pytest.Mon
     camera.open(854, 480, 30)
     frames, lost = _run(camera)
     assert len(frames) == 9 and lost
+
+
+def test_a_stopped_run_never_comes_back_after_a_restart(tmp_path: Path) -> None:
+    """stop() gives up waiting for a thread stuck in its frame sink; when that thread wakes
+    after the next start(), it ends instead of delivering frames beside the new run."""
+    clip = write_take(tmp_path / "clip.mp4", 0.5)
+    camera = FileCamera(clip, now=Clock())
+    camera.open(854, 480, 30)
+    release = threading.Event()
+    old: list[int] = []
+
+    def stuck(frame: VideoFrame) -> None:
+        old.append(frame.index)
+        release.wait(30)
+
+    camera.start(stuck, lambda _why: None)
+    while not old:
+        threading.Event().wait(0.01)
+    camera.stop()  # gives up after its 2 s join; the thread is still in stuck()
+    camera.open(854, 480, 30)
+    frames, lost = [], []
+    enough = threading.Event()
+
+    def on_frame(frame: VideoFrame) -> None:
+        frames.append(frame)
+        if len(frames) >= 20:
+            enough.set()
+
+    camera.start(on_frame, lost.append)
+    release.set()
+    assert enough.wait(30)
+    camera.stop()
+    assert old == [0] and not lost
+
+
+def test_pictures_are_turned_upright_as_the_file_says() -> None:
+    from app.recorder.camera import _upright
+
+    image = np.zeros((2, 3, 3), dtype=np.uint8)
+    image[0, 0] = 255  # the top-left corner
+
+    class Frame:
+        def __init__(self, rotation: int) -> None:
+            self.rotation = rotation
+
+        def to_ndarray(self, format: str) -> np.ndarray:
+            assert format == "bgr24"
+            return image
+
+    assert _upright(Frame(0)) is image
+    # FFmpeg's -90 (a quarter turn clockwise to show it): the corner goes top-right.
+    turned = _upright(Frame(-90))
+    assert turned.shape == (3, 2, 3) and turned[0, 1, 0] == 255 and turned.flags.c_contiguous
+    assert _upright(Frame(90))[2, 0, 0] == 255  # counter-clockwise: bottom-left
+    assert _upright(Frame(180))[1, 2, 0] == 255
