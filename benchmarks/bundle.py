@@ -7,7 +7,8 @@ scripts/build-opencv.sh, the exclusions, stripped on Linux). Each is measured un
 and packed as the release packs it (``tar -czf``), with its largest folders; the targets
 are the issue's: at most 300 MB unpacked and 120 MB as tar.gz (MB = 10^6 bytes).
 
-    .venv/bin/python benchmarks/bundle.py            # both builds (about 4 minutes)
+    .venv/bin/python benchmarks/bundle.py            # both builds (about 2 minutes, plus
+                                                     # about 6 the first time OpenCV builds)
     .venv/bin/python benchmarks/bundle.py --after    # the shipped build only
 """
 

@@ -16,6 +16,7 @@
 # by release and recipe (VMSG_OPENCV_CACHE, default ~/.cache/video-messaging/opencv), so
 # only the first build compiles (about 6 minutes on 2 cores).
 set -euo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 py=${VMSG_PYTHON:-.venv/bin/python}
 [ -x "$py" ] || { echo "build-opencv: run ./dev.sh test once first (it builds .venv)" >&2; exit 2; }
@@ -50,8 +51,10 @@ case "$(uname -m)" in
     # time; the app's pixel work is one preview frame at a time).
     x86_64|AMD64) flags+=(-DCPU_DISPATCH=SSE4_1,SSE4_2,AVX,FP16,AVX2) ;;
 esac
-key=$(printf '%s\n' "$version" "${flags[@]}" | "$py" -c \
-      'import hashlib, sys; v = "%d.%d" % sys.version_info[:2]; print(hashlib.sha256((sys.stdin.read() + v).encode()).hexdigest()[:12])')
+# The cache key: the release, the recipe (this script), Python's and NumPy's major versions
+# (the bindings are built against both).
+key=$( { printf '%s\n' "$version" "${flags[@]}"; cat "$self"; } | "$py" -c \
+      'import hashlib, sys, numpy; v = "%d.%d|%s" % (*sys.version_info[:2], numpy.__version__.split(".")[0]); print(hashlib.sha256((sys.stdin.read() + v).encode()).hexdigest()[:12])')
 cache=${VMSG_OPENCV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/video-messaging/opencv}
 out="$cache/$version-$key"
 if [ -f "$out/ok" ]; then
@@ -59,9 +62,9 @@ if [ -f "$out/ok" ]; then
     exit 0
 fi
 
-work="$cache/work-$version-$key"
-rm -rf "$work" "$out"
-mkdir -p "$work"
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/work-$version-$key.XXXXXX")  # two builds at once never share it
+trap 'rm -rf "$work"' EXIT
 sdist="opencv_python_headless-$version.tar.gz"
 echo "build-opencv: fetching $sdist from PyPI" >&2
 index=${VMSG_PYPI_SIMPLE:-https://pypi.org/simple}
@@ -71,6 +74,7 @@ sha256 against the index's."""
 import hashlib
 import json
 import sys
+import urllib.parse
 import urllib.request
 
 index, name, dest = sys.argv[1:]
@@ -80,11 +84,13 @@ req = urllib.request.Request(
 )
 with urllib.request.urlopen(req, timeout=60) as resp:
     files = json.load(resp)["files"]
+    page = resp.geturl()
 entry = next((f for f in files if f["filename"] == name), None)
 if entry is None:
     sys.exit(f"build-opencv: {name} is not on {index}")
 digest = hashlib.sha256()
-with urllib.request.urlopen(entry["url"], timeout=600) as resp, open(dest, "wb") as out:
+url = urllib.parse.urljoin(page, entry["url"])  # a mirror may give it relative to the page
+with urllib.request.urlopen(url, timeout=600) as resp, open(dest, "wb") as out:
     while chunk := resp.read(1 << 20):
         digest.update(chunk)
         out.write(chunk)
@@ -101,16 +107,20 @@ cmake -S "$src" -B "$work/build" ${generator[@]+"${generator[@]}"} "${flags[@]}"
     -DPYTHON3_EXECUTABLE="$("$py" -c 'import sys; print(sys.executable)')" \
     -DOPENCV_PYTHON3_INSTALL_PATH="$work/install/python" >"$work/cmake.log" 2>&1 \
     || { tail -30 "$work/cmake.log" >&2; exit 1; }
+# Without Python's headers or NumPy, OpenCV quietly leaves its Python module out.
+grep -q '^BUILD_opencv_python3:BOOL=ON' "$work/build/CMakeCache.txt" \
+    && grep -q 'To be built:.*python3' "$work/cmake.log" \
+    || { echo "build-opencv: OpenCV will not build its Python module here: install python3-dev (and NumPy in the venv)" >&2; exit 1; }
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 cmake --build "$work/build" --parallel "$jobs" >"$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log" >&2; exit 1; }
 cmake --install "$work/build" >>"$work/build.log" 2>&1
-mkdir -p "$out"
-mv "$work/install/python" "$out/python"
+mkdir -p "$work/out"
+mv "$work/install/python" "$work/out/python"
 # The loader's configs name the install folder; point them at the package's own folder
 # (LOADER_DIR, which cv2/__init__.py and PyInstaller's cv2 hook define), so it can move.
 # The library is static: no folder of binaries to add.
-"$py" - "$out/python/cv2" <<'EOF'
+"$py" - "$work/out/python/cv2" <<'EOF'
 import sys
 from pathlib import Path
 
@@ -125,7 +135,7 @@ for config in cv2.glob("config-3*.py"):
     )
 EOF
 # The package must load, and say it has no FFmpeg and a camera backend.
-PYTHONPATH="$out/python" "$py" - <<'EOF'
+PYTHONPATH="$work/out/python" "$py" - <<'EOF'
 import sys
 
 import cv2
@@ -140,6 +150,7 @@ if not cameras:
     sys.exit("build-opencv: this OpenCV has no camera backend")
 print(f"build-opencv: cv2 {cv2.__version__} at {cv2.__file__}; cameras {cameras}", file=sys.stderr)
 EOF
-touch "$out/ok"
-rm -rf "$work"
+touch "$work/out/ok"
+rm -rf "$out"
+mv "$work/out" "$out" 2>/dev/null || [ -f "$out/ok" ]  # another build may have won: same result
 echo "$out/python"
