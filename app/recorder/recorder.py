@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import math
 import os
 import queue
 import shutil
@@ -191,6 +192,11 @@ class Recorder:
         self._stop_reason = "user"
         self._stop_host_t: float | None = None
         self._finishing = threading.Event()
+        # Host time of the newest frame the camera delivered, and whether it is gone: at the
+        # stop the encoder waits for a frame captured after the stop, so the last frames,
+        # still on their way from a slow camera, are not cut off.
+        self._latest_frame_t = -math.inf
+        self._camera_lost = False
         self._encoder_done = threading.Event()
         self._done = threading.Event()
         self._first_audio = threading.Event()
@@ -395,14 +401,16 @@ class Recorder:
         self.preview.put(frame.image)
         self._camera_health.feed(frame.image, frame.t)
         rec = self.clock.to_rec(frame.t)
-        if rec is None or (self.max_seconds is not None and rec >= self.max_seconds):
-            return
-        try:
-            self._video_q.put_nowait((frame.image, rec))
-            self.queued_frames += 1
-        except queue.Full:
-            self.dropped += 1
-            self._dropped_window += 1
+        if rec is not None and (self.max_seconds is None or rec < self.max_seconds):
+            try:
+                self._video_q.put_nowait((frame.image, rec))
+                self.queued_frames += 1
+            except queue.Full:
+                self.dropped += 1
+                self._dropped_window += 1
+        # After the put: once the encoder sees a frame from after the stop here, every
+        # earlier one is already in the queue.
+        self._latest_frame_t = max(self._latest_frame_t, frame.t)
 
     def _on_audio(self, block: AudioBlock) -> None:
         self._last_audio_wall = time.monotonic()
@@ -411,6 +419,8 @@ class Recorder:
         self._audio_q.put(block)
 
     def _on_lost(self, kind: str, message: str) -> None:
+        if kind == "camera":
+            self._camera_lost = True  # no later frame will come: the encoder need not wait
         name = self.camera.name if kind == "camera" else getattr(self.microphone, "name", kind)
         self._emit(
             DeviceLost(
@@ -749,6 +759,11 @@ class Recorder:
                 if self.microphone is None and self.clock.started:
                     # No mic: a silent track that keeps pace (an unfed stream stalls the muxer).
                     writer.write_audio(self._aligner.fill_to(round(self.clock.elapsed() * rate)))
+                # Read before the queue: if it holds, every frame of the take was queued
+                # before this get, so an empty queue means all of them are written.
+                video_covered = self._finishing.is_set() and (
+                    self._camera_lost or self._latest_frame_t >= (self._stop_host_t or 0.0)
+                )
                 try:
                     image, rec = self._video_q.get(timeout=0.01)
                 except queue.Empty:
@@ -760,7 +775,7 @@ class Recorder:
                     audio_covered = self.microphone is None or self._aligner.latest_host_end >= (
                         stop_t
                     )
-                    if (audio_covered and now - finishing_since > 0.05) or (
+                    if (audio_covered and video_covered and now - finishing_since > 0.05) or (
                         now - finishing_since > 1.0
                     ):
                         break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import queue
 import threading
 import time
 from pathlib import Path
@@ -16,10 +17,18 @@ import pytest
 from app.errors import RecordingError
 from app.recorder import events as ev
 from app.recorder import media, sidecar, sync
+from app.recorder.clock import RecordingClock
 from app.recorder.muxer import Mp4Writer
 from app.recorder.presets import Preset
 from app.recorder.recorder import Recorder
-from app.recorder.sources import STANDARD_SIZES, nearest_size
+from app.recorder.sources import (
+    STANDARD_SIZES,
+    CameraFormat,
+    FrameSink,
+    LostSink,
+    VideoFrame,
+    nearest_size,
+)
 from app.recorder.synthetic import SyntheticCamera, SyntheticMicrophone
 from tests.helpers import wait_until
 
@@ -318,3 +327,55 @@ def test_a_final_state_file_that_cannot_be_written_is_said_not_swallowed(
     assert any("state file" in n and "could not be updated" in n for n in result.notes)
     assert media.check_playable(path).playable
     assert sidecar.read_state(path).state == "recording"  # what the next start will check
+
+
+class LateCamera:
+    """The synthetic camera, its frames reaching the recorder ``late`` seconds after they
+    were captured (a slow USB camera, a busy machine), stamped with their capture time."""
+
+    def __init__(self, late: float) -> None:
+        self.inner = SyntheticCamera()
+        self.name = self.inner.name
+        self.late = late
+        self._frames: queue.Queue[VideoFrame] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attach_clock(self, clock: RecordingClock) -> None:
+        self.inner.attach_clock(clock)
+
+    def open(self, width: int, height: int, fps: float) -> CameraFormat:
+        return self.inner.open(width, height, fps)
+
+    def start(self, on_frame: FrameSink, on_lost: LostSink) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._deliver, args=(on_frame,), daemon=True)
+        self._thread.start()
+        self.inner.start(self._frames.put, on_lost)
+
+    def _deliver(self, on_frame: FrameSink) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self._frames.get(timeout=0.01)
+            except queue.Empty:
+                continue
+            wait = frame.t + self.late - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            on_frame(frame)
+
+    def stop(self) -> None:
+        self.inner.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def test_frames_that_arrive_after_the_stop_are_still_in_the_take(tmp_path: Path) -> None:
+    # The take ends when its clock stops, but the camera's last frames are still on their
+    # way: the recorder waits for a frame captured after the stop before it closes the file.
+    path = tmp_path / "take.mp4"
+    result, _ = record(path, 2.0, camera=LateCamera(0.3))
+    assert result.stop_reason == "max_duration"
+    assert (result.frames, result.dropped_frames) == (60, 0)
+    assert abs(media.probe(path).duration - OFFSET - 2.0) < 1 / 30
