@@ -402,15 +402,22 @@ def fragment_ends(data: bytes) -> list[int]:
 
 
 class GrowingFile:
-    """Appends a finished fMP4 to ``dst`` fragment by fragment, ``interval`` apart."""
+    """Appends a finished fMP4 to ``dst`` fragment by fragment, ``interval`` apart.
 
-    def __init__(self, src: bytes, dst: Path, *, interval: float) -> None:
+    With ``hold_last``, the last fragment waits for :meth:`release`: a test can then check
+    what happened "while recording" however slowly the machine runs it.
+    """
+
+    def __init__(self, src: bytes, dst: Path, *, interval: float, hold_last: bool = False) -> None:
         self.src = src
         self.dst = dst
         self.interval = interval
         self.ends = fragment_ends(src)
         self.done = threading.Event()
         self.stop = threading.Event()
+        self._last_allowed = threading.Event()
+        if not hold_last:
+            self._last_allowed.set()
         dst.write_bytes(b"")
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -421,13 +428,22 @@ class GrowingFile:
     def _run(self) -> None:
         written = 0
         with open(self.dst, "ab") as f:
-            for end in self.ends:
+            for i, end in enumerate(self.ends):
                 if self.stop.wait(self.interval):
                     break
+                if i == len(self.ends) - 1:
+                    while not self._last_allowed.wait(0.05):
+                        if self.stop.is_set():
+                            self.done.set()
+                            return
                 f.write(self.src[written:end])
                 f.flush()
                 written = end
         self.done.set()
+
+    def release(self) -> None:
+        """Let the held last fragment be written."""
+        self._last_allowed.set()
 
     def join(self, timeout: float = 60.0) -> None:
         self.thread.join(timeout)

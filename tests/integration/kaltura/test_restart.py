@@ -38,6 +38,23 @@ def _child(srv: KalturaServer, state_dir: Path, file: Path) -> subprocess.Popen[
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
 
+def _settled_offset(srv: KalturaServer, token_id: str) -> int:
+    """The token's uploaded size once the server has finished whatever request the killed
+    process left in flight: unchanged for half a second."""
+    last, since = -1, time.monotonic()
+    deadline = since + 20
+    while time.monotonic() < deadline:
+        token = srv.service.store.upload_tokens.get(token_id)
+        assert token is not None
+        offset = int(token.get("uploadedFileSize") or 0)
+        if offset != last:
+            last, since = offset, time.monotonic()
+        elif time.monotonic() - since >= 0.5:
+            return offset
+        time.sleep(0.02)
+    raise AssertionError(f"the upload token's size kept changing ({last})")
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_killed_upload_resumes_from_the_server_offset(
     kaltura_server: KalturaServer, tmp_path: Path, seed: int
@@ -45,7 +62,9 @@ def test_killed_upload_resumes_from_the_server_offset(
     src = write_fmp4(tmp_path / "take.mp4", seconds=2)
     size = src.stat().st_size
     state_dir = tmp_path / "uploads"
-    kaltura_server.faults.configure(upload_bytes_per_s=1_500_000)
+    # About 4 s for the whole file: a kill anywhere in the next 0.5 s lands mid-upload,
+    # however slowly this machine runs the test.
+    kaltura_server.faults.configure(upload_bytes_per_s=size // 4)
     proc = _child(kaltura_server, state_dir, src)
     try:
         store = UploadStore(state_dir)
@@ -60,10 +79,7 @@ def test_killed_upload_resumes_from_the_server_offset(
         assert proc.stdout is not None
         proc.stdout.close()
     (state,) = UploadStore(state_dir).load_all()
-    time.sleep(0.3)  # let the server finish whatever request was in flight
-    token = kaltura_server.service.store.upload_tokens.get(state.token_id)
-    assert token is not None
-    server_offset = int(token.get("uploadedFileSize") or 0)
+    server_offset = _settled_offset(kaltura_server, state.token_id)
     assert 0 < server_offset < size  # killed mid-upload
     kaltura_server.faults.reset()
     proc2 = _child(kaltura_server, state_dir, src)

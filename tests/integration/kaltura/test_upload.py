@@ -56,7 +56,7 @@ def test_growing_recording_has_its_entry_before_stop(
 ) -> None:
     source = write_fmp4(tmp_path / "src.mp4", seconds=3, gop=5).read_bytes()
     take = tmp_path / "take.mp4"
-    writer = GrowingFile(source, take, interval=0.15)
+    writer = GrowingFile(source, take, interval=0.15, hold_last=True)
     session = make_session(kaltura_server)
     up = make_uploader(session, state_dir, chunk=128 * KB)
     writer.start()
@@ -67,8 +67,10 @@ def test_growing_recording_has_its_entry_before_stop(
     assert token is not None
     # Bytes go up while the "recording" continues.
     wait_until(lambda: kaltura_server.service.uploads.size(job.token_id) > 0)
-    assert not writer.done.is_set()
+    assert take.stat().st_size < len(source)  # the last fragment is still to come
+    writer.release()
     writer.join()
+    assert writer.done.is_set()
     job.finish(final_size=len(source))
     job.wait(30)
     assert server_content(kaltura_server, entry_id) == source

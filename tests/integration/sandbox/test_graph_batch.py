@@ -171,7 +171,8 @@ def test_batch_items_inherit_the_envelope_token(ms_sandbox: MicrosoftSandbox) ->
 def test_five_concurrent_requests_from_one_mailbox_get_a_429(
     ms_sandbox: MicrosoftSandbox, graph: Graph
 ) -> None:
-    ms_sandbox.graph.mailbox_delay_s = 0.5
+    # Long enough that all five overlap however slowly this machine starts the threads.
+    ms_sandbox.graph.mailbox_delay_s = 2.0
     barrier = threading.Barrier(5)
     statuses: list[int] = []
     bodies: list[dict[str, Any]] = []
@@ -213,7 +214,7 @@ def test_batch_items_count_against_the_mailbox_limit(
     )
     assert [i["status"] for i in items.values()] == [202] * 8
     # while a batch holds four slots, a fifth request for the mailbox is throttled
-    ms_sandbox.graph.mailbox_delay_s = 1.0
+    ms_sandbox.graph.mailbox_delay_s = 3.0  # the fifth request must come while they wait
     result: dict[str, requests.Response] = {}
     other = Graph(ms_sandbox, graph.token)
     assert other("GET", "/me").status_code == 200  # connected before the batch starts

@@ -6,6 +6,7 @@ The crash is real: ``vmsg record --upload`` is killed with SIGKILL in the middle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,12 +14,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app import paths
 from app.mail.message import Composition, parse_address
 from app.recorder import media, sidecar
 from app.workflow.services import Services
 from app.workflow.startup import reconcile
 from tests.helpers import wait_until
 from tests.unit.mail.conftest import composition, gif, sender  # noqa: F401 - pytest fixtures
+
+
+def _uploading() -> bool:
+    """Whether the child's upload has had a chunk confirmed by the server."""
+    for state in (paths.data_dir() / "uploads").rglob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(state.read_text(encoding="utf-8"))["confirmed"] > 0:
+                return True
+    return False
 
 
 def _killed_take(output: Path) -> str:
@@ -37,8 +48,10 @@ def _killed_take(output: Path) -> str:
                 entry_id = line.rsplit("/landing/", 1)[1].split("?")[0].strip()
                 break
         assert entry_id, "the child never printed its link"
-        # A few whole fragments (about one a second) are on disk and uploaded, then: crash.
+        # A few whole fragments (about one a second) are on disk and some are confirmed
+        # uploaded, then: crash.
         wait_until(lambda: output.stat().st_size > 150_000, timeout=30)
+        wait_until(_uploading, timeout=60)
         child.kill()  # SIGKILL; TerminateProcess on Windows
         child.wait(10)
     finally:
