@@ -6,7 +6,9 @@ Threads (Cap's pipeline shape):
   :meth:`Recorder._on_audio`, which only look (health, preview) and enqueue; they never
   block: when the video queue is full the frame is dropped and counted, audio is always kept;
 - one encoder thread places audio on the recording clock (:mod:`app.recorder.align`),
-  encodes and muxes (:mod:`app.recorder.muxer`);
+  encodes and muxes (:mod:`app.recorder.muxer`); at the stop it keeps writing until both
+  sources have delivered something captured after the stop (at most 1 s more), so what a
+  slow camera or microphone captured before the stop is still in the take;
 - a controller thread runs the countdown, starts the clock, watches max duration, disk
   space, dropped-frame rate and lost devices, and finishes the take;
 - events go through a queue to a dispatcher thread that calls ``on_event``, so a slow UI
