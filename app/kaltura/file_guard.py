@@ -53,14 +53,17 @@ class FileGuard:
         self._file: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._last_head_check = 0.0
-        #: (end offset, SHA-256 of the PROBE_BYTES below it) of the highest chunk sent.
-        self._probe: tuple[int, str] | None = None
+        #: (end offset, length, SHA-256 of the ``length`` bytes below it; at most
+        #: PROBE_BYTES) of the highest chunk sent.
+        self._probe: tuple[int, int, str] | None = None
 
     # ------------------------------------------------------------------ open / close
 
     def open(self) -> None:
         try:
-            f = open(self.path, "rb")  # noqa: SIM115 - kept open for the whole job
+            # Unbuffered: every check reads the bytes on disk now, never a cached copy of
+            # what they were when first read.
+            f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - open for the whole job
         except FileNotFoundError:
             raise UploadError(
                 f"The video file {self.path} is gone, so its upload cannot continue.",
@@ -108,7 +111,15 @@ class FileGuard:
             f = self._file
             assert f is not None, "read_at before open"
             f.seek(offset)
-            data = f.read(length)
+            parts: list[bytes] = []
+            got = 0
+            while got < length:  # an unbuffered read may return less than asked
+                part = f.read(length - got)
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+        data = b"".join(parts)
         if len(data) != length:
             raise self.changed(f"it is shorter than {offset + length} bytes now")
         return data
@@ -151,23 +162,27 @@ class FileGuard:
             if sha256(self.read_at(0, ident.head_len)) != ident.head_sha256:
                 raise self.changed("its beginning is different now")
         if self._probe is not None:
-            end, digest = self._probe
-            start = end - PROBE_BYTES if end >= PROBE_BYTES else 0
-            if sha256(self.read_at(start, end - start)) != digest:
+            end, length, digest = self._probe
+            if sha256(self.read_at(end - length, length)) != digest:
                 raise self.changed("bytes that were already sent are different now")
         return size
 
     def note_sent(self, end: int, data_end: bytes) -> None:
-        """A chunk ending at ``end`` was read (``data_end`` is its tail): probe there."""
-        if self._probe is None or end > self._probe[0]:
-            self._probe = (end, sha256(data_end[-PROBE_BYTES:]))
+        """A chunk ending at ``end`` was read (``data_end`` is its tail): probe there.
+
+        A chunk may be shorter than the probe (a growing file's last few bytes), so the
+        probe remembers how many bytes it hashed."""
+        tail = data_end[-PROBE_BYTES:]
+        with self._lock:
+            if tail and (self._probe is None or end > self._probe[0]):
+                self._probe = (end, len(tail), sha256(tail))
 
     def probe_at(self, end: int) -> None:
         """Probe the bytes just below ``end`` (the server's offset after a resync)."""
         self._probe = None
         if end > 0:
             length = min(PROBE_BYTES, end)
-            self._probe = (end, sha256(self.read_at(end - length, length)))
+            self._probe = (end, length, sha256(self.read_at(end - length, length)))
 
     def remember(self, confirmed: int) -> None:
         """Hash the first and the last confirmed 64 KiB (checked on resume)."""
