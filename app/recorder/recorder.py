@@ -410,8 +410,8 @@ class Recorder:
             except queue.Full:
                 self.dropped += 1
                 self._dropped_window += 1
-        # After the put: once the encoder sees a frame from after the stop here, every
-        # earlier one is already in the queue.
+        # After the put: frames come in capture order, so once the encoder sees a frame from
+        # after the stop here, every earlier one is already queued (or counted as dropped).
         self._latest_frame_t = max(self._latest_frame_t, frame.t)
 
     def _on_audio(self, block: AudioBlock) -> None:
@@ -761,8 +761,8 @@ class Recorder:
                 if self.microphone is None and self.clock.started:
                     # No mic: a silent track that keeps pace (an unfed stream stalls the muxer).
                     writer.write_audio(self._aligner.fill_to(round(self.clock.elapsed() * rate)))
-                # Read before the queue: if it holds, every frame of the take was queued
-                # before this get, so an empty queue means all of them are written.
+                # Read before the queue: if it holds, every frame of the take was queued (or
+                # dropped) before this get, so an empty queue means all of them are written.
                 video_covered = self._finishing.is_set() and (
                     self._camera_lost or self._latest_frame_t >= (self._stop_host_t or 0.0)
                 )

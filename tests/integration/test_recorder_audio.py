@@ -7,6 +7,7 @@ into the sink comes back on the default input on a real, steady clock.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import wave
@@ -37,7 +38,7 @@ def write_tone(path: Path, seconds: float = 1.0, hz: float = 1000.0) -> None:
 
 
 @pytest.fixture
-def steady_sink() -> Iterator[None]:
+def steady_sink() -> Iterator[str]:
     """Keep a silent 10 ms stream playing into the null sink, so its clock ticks finely.
 
     A null sink renders ahead of its clock by its configured latency: the smallest latency
@@ -47,10 +48,15 @@ def steady_sink() -> Iterator[None]:
     10 ms stream connected it renders in steps of a few ms, and the tone landed 6-35 ms after
     paplay started, never early (measured, idle and with both cores busy). A real microphone
     captures on its own clock; this only steadies the test's stand-in for one.
+
+    Yields the path of ``paplay``. Skips, before starting anything, where there is no
+    PulseAudio input to record from (the test runner starts one: dev.sh test).
     """
-    pacat, pactl = shutil.which("pacat"), shutil.which("pactl")
-    if pacat is None or pactl is None:
-        pytest.skip("pacat/pactl (pulseaudio-utils) are not installed")
+    if not os.environ.get("PULSE_SERVER") or not devices.list_microphones():
+        pytest.skip("no private PulseAudio input here (the test runner starts one: dev.sh test)")
+    pacat, pactl, paplay = shutil.which("pacat"), shutil.which("pactl"), shutil.which("paplay")
+    if pacat is None or pactl is None or paplay is None:
+        pytest.skip("pacat, pactl and paplay (pulseaudio-utils) are not installed")
     with open("/dev/zero", "rb") as zeros:
         proc = subprocess.Popen(
             [pacat, "--playback", "--latency-msec=10", "--format=s16le", "--rate=48000",
@@ -63,10 +69,14 @@ def steady_sink() -> Iterator[None]:
             timeout=10,
         )
         assert proc.poll() is None, "pacat could not play into the null sink"
-        yield
+        yield paplay
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _sink_inputs(pactl: str) -> str:
@@ -77,13 +87,9 @@ def _sink_inputs(pactl: str) -> str:
 
 @pytest.mark.needs_audio
 def test_tone_played_into_the_sink_is_recorded_at_the_right_time(
-    tmp_path: Path, steady_sink: None
+    tmp_path: Path, steady_sink: str
 ) -> None:
-    if not devices.list_microphones():
-        pytest.skip("no audio input device (start PulseAudio with a null sink: docs/protocols.md)")
-    player = shutil.which("paplay")
-    if player is None:
-        pytest.skip("paplay (pulseaudio-utils) is not installed")
+    player = steady_sink
     tone = tmp_path / "tone.wav"
     write_tone(tone)
     path = tmp_path / "real.mp4"

@@ -63,7 +63,7 @@ def test_killed_upload_resumes_from_the_server_offset(
     size = src.stat().st_size
     state_dir = tmp_path / "uploads"
     # About 4 s for the whole file: a kill anywhere in the next 0.5 s lands mid-upload,
-    # however slowly this machine runs the test.
+    # even on a heavily loaded machine.
     kaltura_server.faults.configure(upload_bytes_per_s=size // 4)
     proc = _child(kaltura_server, state_dir, src)
     try:

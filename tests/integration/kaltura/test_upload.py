@@ -60,17 +60,19 @@ def test_growing_recording_has_its_entry_before_stop(
     session = make_session(kaltura_server)
     up = make_uploader(session, state_dir, chunk=128 * KB)
     writer.start()
-    job = up.begin(take, EntryMetadata(name="Live"), growing=True)
-    entry_id = job.wait_entry(10)
-    assert entries.get_entry(session, entry_id).status == entries.IMPORT  # exists, no bytes yet
-    token = kaltura_server.service.store.upload_tokens.get(job.token_id)
-    assert token is not None
-    # Bytes go up while the "recording" continues.
-    wait_until(lambda: kaltura_server.service.uploads.size(job.token_id) > 0)
-    assert take.stat().st_size < len(source)  # the last fragment is still to come
-    writer.release()
-    writer.join()
-    assert writer.done.is_set()
+    try:
+        job = up.begin(take, EntryMetadata(name="Live"), growing=True)
+        entry_id = job.wait_entry(10)
+        assert entries.get_entry(session, entry_id).status == entries.IMPORT  # no bytes yet
+        token = kaltura_server.service.store.upload_tokens.get(job.token_id)
+        assert token is not None
+        # Bytes go up while the "recording" continues (its last fragment is held back).
+        wait_until(lambda: kaltura_server.service.uploads.size(job.token_id) > 0)
+        writer.release()
+        writer.join()
+        assert writer.done.is_set()
+    finally:
+        writer.stop.set()
     job.finish(final_size=len(source))
     job.wait(30)
     assert server_content(kaltura_server, entry_id) == source

@@ -171,7 +171,7 @@ def test_batch_items_inherit_the_envelope_token(ms_sandbox: MicrosoftSandbox) ->
 def test_five_concurrent_requests_from_one_mailbox_get_a_429(
     ms_sandbox: MicrosoftSandbox, graph: Graph
 ) -> None:
-    # Long enough that all five overlap however slowly this machine starts the threads.
+    # Long enough that all five overlap even when a loaded machine starts them slowly.
     ms_sandbox.graph.mailbox_delay_s = 2.0
     barrier = threading.Barrier(5)
     statuses: list[int] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -159,7 +159,8 @@ def test_superseded_lookup_is_cancelled_and_its_answer_dropped() -> None:
     d = FakeDirectory(complete=False)
     got: list[SearchResults] = []
     sched = ManualScheduler()
-    e = RecipientSearch(d, got.append, clock=sched.clock, scheduler=sched)  # real threads
+    workers = ThreadPoolExecutor(max_workers=2)  # real threads, as in the app
+    e = RecipientSearch(d, got.append, clock=sched.clock, scheduler=sched, executor=workers)
     d.block = threading.Event()
     e.type("mar")
     sched.advance(0.2)  # the lookup for "mar" now hangs in a worker
@@ -170,10 +171,13 @@ def test_superseded_lookup_is_cancelled_and_its_answer_dropped() -> None:
     d.block.set()
     sched.advance(0.2)
     try:
-        # Closed only after the answer came: close() drops whatever is still on its way.
         wait_until(lambda: any(r.query == "mari" and r.origin == "graph" for r in got), timeout=10)
+        # Both lookups have run to their end (answer delivered or dropped) before close(),
+        # which would drop anything still on its way whatever the cancelling did.
+        workers.shutdown(wait=True)
     finally:
         e.close()
+    assert d.calls == ["mar", "mari"]
     assert not any(r.query == "mar" for r in got)
     assert any(r.query == "mari" and r.origin == "graph" for r in got)
 
