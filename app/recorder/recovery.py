@@ -77,6 +77,19 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
             "was written.",
             hint="Record the take again.",
         )
+    boxes = media.top_level_boxes(video)
+    if boxes[-1].type == "mfra" and boxes[-1].complete and boxes[-1].offset == end:
+        # The writer closed the file, and the process died before its state said so:
+        # nothing is torn. Not a byte changes (an upload may have sent the mfra too).
+        whole = media.check_playable(video)
+        if whole.playable:
+            state.state = "recovered"
+            state.duration = round(whole.duration, 3)
+            state.bytes = video.stat().st_size
+            state.stop_reason = state.stop_reason or "crash"
+            state.notes.append("the file was complete; only its state was not saved")
+            sidecar.write_state(video, state)
+            return state
     truncated = video.with_name(video.name + ".recover-src.tmp")
     repaired = video.with_name(video.name + ".recover.tmp")
     try:

@@ -104,3 +104,23 @@ def test_unreadable_sidecar_is_skipped(tmp_path: Path) -> None:
     assert recovery.find_recoverable(tmp_path) == []
     with pytest.raises(RecordingError, match="cannot be read"):
         sidecar.read_state(tmp_path / "x.mp4")
+
+
+@pytest.mark.parametrize("keep_bytes", [True, False])
+def test_a_whole_file_whose_state_was_not_saved_is_kept_byte_for_byte(
+    make_take: MakeTake, keep_bytes: bool
+) -> None:
+    """The writer closed the file (its mfra is there) but the process died before the
+    state file said "final": nothing is torn, so not a byte changes, not even the mfra an
+    upload may already have sent."""
+    path = make_take(3.0)
+    assert [b.type for b in media.top_level_boxes(path)][-1] == "mfra"
+    before = path.read_bytes()
+    inode = path.stat().st_ino
+    sidecar.write_state(path, sidecar.TakeState(video=path.name, state="recording", pid=dead_pid()))
+    (take,) = recovery.find_recoverable(path.parent)
+    state = recovery.finalize(take, keep_bytes=keep_bytes)
+    assert state.state == "recovered"
+    assert state.duration == pytest.approx(3.0, abs=0.05)
+    assert path.read_bytes() == before and path.stat().st_ino == inode
+    assert recovery.find_recoverable(path.parent) == []
