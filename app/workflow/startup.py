@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from app import paths
 from app.errors import AppError
+from app.kaltura.upload_state import UploadStore
 from app.recorder import recovery
 from app.workflow.events import Notice
 
@@ -153,12 +154,27 @@ def reconcile(
     return report
 
 
-def _pending_upload_paths(services: Services) -> set[Path]:
+def _pending_upload_paths(services: Services) -> set[Path] | None:
+    """The takes an unfinished upload reads, from the upload state files alone: no sign-in
+    needed (the session may have expired since the crash), and every profile's (a take may
+    be uploading under another). None when the state files cannot be read."""
+    from app.workflow.services import uploads_dir  # noqa: PLC0415 - a cycle at import
+
     try:
-        return services.uploads().pending_paths()
-    except AppError as exc:
-        log.info("upload state not readable before recovery: %s", exc.message)
-        return set()
+        if services.locations.uploads is not None:
+            folders = [services.locations.uploads]
+        else:
+            root = uploads_dir(services.profile_name).parent
+            folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+        return {
+            Path(state.path).resolve()
+            for folder in folders
+            for state in UploadStore(folder).load_all()
+            if state.status == "active"
+        }
+    except OSError as exc:
+        log.warning("upload states not readable before recovery: %s", exc)
+        return None
 
 
 def _recover_takes(services: Services, report: ReconcileReport, folders: Sequence[Path]) -> None:
@@ -169,7 +185,10 @@ def _recover_takes(services: Services, report: ReconcileReport, folders: Sequenc
     uploading = _pending_upload_paths(services)
     for take in takes:
         try:
-            state = recovery.finalize(take, keep_bytes=take.video.resolve() in uploading)
+            # Unknown: keep the bytes (cut in place) rather than rewrite what an upload
+            # may already have sent.
+            keep = uploading is None or take.video.resolve() in uploading
+            state = recovery.finalize(take, keep_bytes=keep)
         except AppError as exc:
             report.lost.append((take.video, exc.message))
             services.emit(Notice(exc.message, level="warning"))

@@ -98,3 +98,29 @@ def test_after_a_kill_the_take_is_recovered_then_uploaded_then_the_outbox_settle
     # Nothing is left to resume.
     states = list((tmp_path.parent).rglob("uploads/*/*.json"))
     assert all(json.loads(p.read_text(encoding="utf-8"))["status"] != "active" for p in states)
+
+
+def test_a_take_uploading_under_another_profile_keeps_its_bytes(
+    sandbox: Any, plaintext_cache: None, tmp_path: Path
+) -> None:
+    """Which takes are being uploaded is read from every profile's upload states, without
+    a sign-in: such a take is cut in place (the same file, the same bytes before the cut),
+    never rewritten under an upload that will resume with another account or later."""
+    from app.kaltura.upload_state import UploadState, UploadStore
+    from app.workflow.services import uploads_dir
+    from tests.unit.recorder.conftest import write_take
+    from tests.unit.recorder.test_recovery import dead_pid, interrupted
+
+    take = write_take(tmp_path / "other.mp4", 4.0)
+    interrupted(take, dead_pid())
+    end, _pairs = media.complete_fragments_end(take)
+    kept, inode = take.read_bytes()[:end], take.stat().st_ino
+    UploadStore(uploads_dir("Contoso")).save(
+        UploadState(job_id="j1", path=str(take), metadata={}, owner="Contoso|1|someone")
+    )
+    with Services.open() as services:
+        assert services.profile_name != "Contoso"
+        report = reconcile(services, folders=[tmp_path])
+    assert [r.path for r in report.recovered] == [take]
+    assert take.stat().st_ino == inode and take.read_bytes() == kept
+    assert media.check_playable(take).playable
