@@ -926,10 +926,6 @@ class Uploader:
     def _own_states(self) -> list[UploadState]:
         return [st for st in self.store.load_all() if st.owner in ("", self.owner)]
 
-    def pending_paths(self) -> set[Path]:
-        """The files of this owner's unfinished jobs."""
-        return {Path(st.path) for st in self._own_states() if st.status == "active"}
-
     def jobs(self) -> list[UploadJob]:
         with self._jobs_lock:
             return list(self._jobs.values())

@@ -172,7 +172,7 @@ def _pending_upload_paths(services: Services) -> set[Path] | None:
             for state in UploadStore(folder).load_all()
             if state.status == "active"
         }
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop in resolve()
         log.warning("upload states not readable before recovery: %s", exc)
         return None
 

@@ -284,10 +284,6 @@ class UploadRecipe:
         """Every upload an earlier run left unfinished in this profile, resumed now."""
         return self.uploader.resume_pending()
 
-    def pending_paths(self) -> set[Path]:
-        """The files of this profile's unfinished uploads (for crash recovery)."""
-        return {Path(st.path) for st in self.uploader.store.load_all() if st.status == "active"}
-
 
 def wait_for_job(job: UploadJob, cancel: threading.Event | None) -> UploadResult:
     """Wait for ``job``; ``cancel`` suspends it (kept for a later resume) and raises."""
