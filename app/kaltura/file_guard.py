@@ -199,6 +199,16 @@ class FileGuard:
         stt = os.fstat(f.fileno())
         ident.size, ident.mtime_ns = stt.st_size, stt.st_mtime_ns
 
+    def same_file(self) -> None:
+        """On resume: the open file is the one the job began with, not another one put in
+        its place since (a rewritten take). Compared by inode (the file index on Windows)
+        alone, where the file system has one: a device number may change across reboots."""
+        f = self._file
+        assert f is not None, "same_file before open"
+        ino = os.fstat(f.fileno()).st_ino
+        if self.identity.ino and ino and ino != self.identity.ino:
+            raise self.changed("another file has replaced it since the upload began")
+
     def verify(self) -> None:
         """The remembered head and tail still hash the same (on resume, before finishing)."""
         ident = self.identity

@@ -465,6 +465,10 @@ class UploadJob:
                 st.final_size = server
                 st.finalized = True
         if first:
+            if server and self.resuming:
+                # The server's bytes came from the file the job began with; whatever this
+                # run noted (maybe nothing, if it died first), they must be that file's.
+                self._guard.same_file()
             if st.confirmed and self.resuming:
                 self._guard.verify()
             self.resumed_from = server

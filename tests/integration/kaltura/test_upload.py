@@ -3,6 +3,7 @@ session expiry, file changes, cancel, trim (replace content), categories and vie
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -330,3 +331,34 @@ def test_wait_entry_reports_a_failure(kaltura_server: KalturaServer, tmp_path: P
         job.wait_entry(5)
     with pytest.raises(UploadError, match="gone"):
         job.wait(5)
+
+
+def test_a_resume_never_joins_the_servers_bytes_to_a_replaced_file(
+    kaltura_server: KalturaServer, tmp_path: Path, state_dir: Path
+) -> None:
+    """The server has the first chunk, the process died before noting it, and the take
+    was then rewritten (a new file in its place): resuming would send the new file's bytes
+    after the old one's. The job stops with a clear error instead."""
+    src = write_fmp4(tmp_path / "take.mp4", seconds=2, seed=1)
+    kaltura_server.faults.configure(upload_bytes_per_s=src.stat().st_size // 4)
+    session = make_session(kaltura_server)
+    up = make_uploader(session, state_dir)
+    job = up.begin(src, EntryMetadata(name="Replaced"))
+    wait_until(lambda: job.state.confirmed > 0)
+    up.close()
+    assert job.state.status == "active"
+    # The state as it was before the first chunk was confirmed, of a take still being
+    # recorded (its final size unknown)...
+    (saved,) = state_dir.glob("*.json")
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    data.update(confirmed=0, file_complete=False, final_size=None)
+    data["identity"].update(head_len=0, head_sha256="", tail_start=0, tail_len=0, tail_sha256="")
+    saved.write_text(json.dumps(data), encoding="utf-8")
+    # ...and another file where the take was.
+    write_fmp4(tmp_path / "other.mp4", seconds=2, seed=2).replace(src)
+    kaltura_server.faults.reset()
+    (resumed,) = make_uploader(session, state_dir).resume_pending()
+    with pytest.raises(UploadError, match="replaced"):
+        resumed.wait(30)
+    entry = kaltura_server.service.store.entries.get(job.entry_id)
+    assert entry is not None and kaltura_server.service.entries.content_path(entry) is None
