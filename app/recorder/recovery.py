@@ -78,7 +78,8 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
             hint="Record the take again.",
         )
     boxes = media.top_level_boxes(video)
-    if boxes[-1].type == "mfra" and boxes[-1].complete and boxes[-1].offset == end:
+    last = boxes[-1]
+    if last.type == "mfra" and last.offset == end and not media.damage(video):
         # The writer closed the file, and the process died before its state said so:
         # nothing is torn. Not a byte changes (an upload may have sent the mfra too).
         whole = media.check_playable(video)

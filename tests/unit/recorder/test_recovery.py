@@ -124,3 +124,13 @@ def test_a_whole_file_whose_state_was_not_saved_is_kept_byte_for_byte(
     assert state.duration == pytest.approx(3.0, abs=0.05)
     assert path.read_bytes() == before and path.stat().st_ino == inode
     assert recovery.find_recoverable(path.parent) == []
+
+
+def test_a_whole_file_with_stray_bytes_after_it_is_repaired(make_take: MakeTake) -> None:
+    path = make_take(3.0)
+    with path.open("ab") as f:
+        f.write(b"\x00" * 5)  # e.g. a power cut left a few bytes of something else
+    sidecar.write_state(path, sidecar.TakeState(video=path.name, state="recording", pid=dead_pid()))
+    state = recovery.finalize(recovery.find_recoverable(path.parent)[0])
+    assert state.state == "recovered"
+    assert media.damage(path) == "" and media.check_playable(path).playable
