@@ -16,6 +16,7 @@ The report says what was found; the front end shows it with the actions it allow
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from app import paths
 from app.errors import AppError
-from app.kaltura.upload_state import UploadStore
+from app.kaltura.upload_state import UploadState
 from app.recorder import recovery
 from app.workflow.events import Notice
 
@@ -157,7 +158,9 @@ def reconcile(
 def _pending_upload_paths(services: Services) -> set[Path] | None:
     """The takes an unfinished upload reads, from the upload state files alone: no sign-in
     needed (the session may have expired since the crash), and every profile's (a take may
-    be uploading under another). None when the state files cannot be read."""
+    be uploading under another). None when a state file cannot be read: then no take can
+    be known not to be uploading. Read only: nothing is moved aside here (another
+    profile's running instance may own a file)."""
     from app.workflow.services import uploads_dir  # noqa: PLC0415 - a cycle at import
 
     try:
@@ -166,12 +169,16 @@ def _pending_upload_paths(services: Services) -> set[Path] | None:
         else:
             root = uploads_dir(services.profile_name).parent
             folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
-        return {
-            Path(state.path).resolve()
-            for folder in folders
-            for state in UploadStore(folder).load_all()
-            if state.status == "active"
-        }
+        pending: set[Path] = set()
+        for folder in folders:
+            for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                try:
+                    state = UploadState.from_json(json.loads(file.read_text(encoding="utf-8")))
+                except (ValueError, RecursionError):
+                    continue  # damaged: it resumes nothing (the uploader moves it aside)
+                if state.status == "active":
+                    pending.add(Path(state.path).resolve())
+        return pending
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop in resolve()
         log.warning("upload states not readable before recovery: %s", exc)
         return None

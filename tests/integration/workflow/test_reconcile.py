@@ -124,3 +124,23 @@ def test_a_take_uploading_under_another_profile_keeps_its_bytes(
     assert [r.path for r in report.recovered] == [take]
     assert take.stat().st_ino == inode and take.read_bytes() == kept
     assert media.check_playable(take).playable
+
+
+def test_when_an_upload_state_cannot_be_read_every_take_keeps_its_bytes(
+    sandbox: Any, plaintext_cache: None, tmp_path: Path
+) -> None:
+    from app.workflow.services import uploads_dir
+    from tests.unit.recorder.conftest import write_take
+    from tests.unit.recorder.test_recovery import dead_pid, interrupted
+
+    take = write_take(tmp_path / "unknown.mp4", 4.0)
+    interrupted(take, dead_pid())
+    end, _pairs = media.complete_fragments_end(take)
+    kept, inode = take.read_bytes()[:end], take.stat().st_ino
+    unreadable = uploads_dir("Contoso") / "j2.json"
+    unreadable.mkdir(parents=True)  # reading it fails, even as root
+    with Services.open() as services:
+        report = reconcile(services, folders=[tmp_path])
+    assert [r.path for r in report.recovered] == [take]
+    assert take.stat().st_ino == inode and take.read_bytes() == kept
+    assert unreadable.is_dir()  # another profile's file is left where it is
