@@ -184,6 +184,14 @@ class FileGuard:
             length = min(PROBE_BYTES, end)
             self._probe = (end, length, sha256(self.read_at(end - length, length)))
 
+    def note_head(self, first_chunk: bytes) -> None:
+        """Hash the file's first bytes from the first chunk, before it is sent: if the run
+        dies before the server's confirmation is noted, a resume still knows them."""
+        ident = self.identity
+        head = first_chunk[:HEAD_BYTES]
+        if len(head) > ident.head_len:
+            ident.head_len, ident.head_sha256 = len(head), sha256(head)
+
     def remember(self, confirmed: int) -> None:
         """Hash the first and the last confirmed 64 KiB (checked on resume)."""
         ident = self.identity
@@ -202,7 +210,9 @@ class FileGuard:
     def same_file(self) -> None:
         """On resume: the open file is the one the job began with, not another one put in
         its place since (a rewritten take). Compared by inode (the file index on Windows)
-        alone, where the file system has one: a device number may change across reboots."""
+        alone, where the file system has one: a device number may change across reboots.
+        Only for states that noted no content to compare (see :meth:`note_head`): some file
+        systems (FAT, some network and FUSE mounts) renumber inodes when mounted again."""
         f = self._file
         assert f is not None, "same_file before open"
         ino = os.fstat(f.fileno()).st_ino

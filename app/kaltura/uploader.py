@@ -465,12 +465,13 @@ class UploadJob:
                 st.final_size = server
                 st.finalized = True
         if first:
-            if server and self.resuming:
-                # The server's bytes came from the file the job began with; whatever this
-                # run noted (maybe nothing, if it died first), they must be that file's.
-                self._guard.same_file()
-            if st.confirmed and self.resuming:
-                self._guard.verify()
+            if self.resuming and (st.confirmed or server):
+                # The server's bytes came from the file the job began with, whatever this
+                # run noted (maybe nothing, if it died first): they must be this file's.
+                if self._guard.identity.head_len:
+                    self._guard.verify()
+                elif server and not st.finalized:
+                    self._guard.same_file()  # a state that noted no content
             self.resumed_from = server
         if server < st.confirmed:
             log.warning(
@@ -609,6 +610,9 @@ class UploadJob:
         st = self.state
         data = self._guard.read_at(offset, length)
         self._guard.note_sent(offset + length, data)
+        if offset == 0 and not self._guard.identity.head_len:
+            self._guard.note_head(data)
+            self._persist()  # before the server has it (the first chunk goes alone)
         params = {
             "uploadTokenId": st.token_id,
             "resume": not first,

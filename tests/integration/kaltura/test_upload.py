@@ -3,6 +3,7 @@ session expiry, file changes, cancel, trim (replace content), categories and vie
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -333,12 +334,36 @@ def test_wait_entry_reports_a_failure(kaltura_server: KalturaServer, tmp_path: P
         job.wait(5)
 
 
-def test_a_resume_never_joins_the_servers_bytes_to_a_replaced_file(
+def test_the_files_head_is_noted_before_the_first_chunk_is_sent(
     kaltura_server: KalturaServer, tmp_path: Path, state_dir: Path
+) -> None:
+    src = write_fmp4(tmp_path / "take.mp4", seconds=2)
+    kaltura_server.faults.configure(
+        failure_rate=1.0, failure_modes=["503"], match="(?i)uploadtoken/action/upload"
+    )
+    up = make_uploader(make_session(kaltura_server), state_dir)
+    job = up.begin(src, EntryMetadata(name="Noted"))
+    wait_until(lambda: kaltura_server.faults.request_log("(?i)uploadtoken/action/upload"))
+    up.close()
+    (saved,) = state_dir.glob("*.json")
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    assert data["confirmed"] == 0 and job.state.status == "active"  # nothing landed
+    head = data["identity"]["head_len"]
+    assert head == 64 * KB
+    assert data["identity"]["head_sha256"] == hashlib.sha256(src.read_bytes()[:head]).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("head_noted", "why"),
+    [(True, "its beginning is different"), (False, "replaced it since the upload began")],
+)
+def test_a_resume_never_joins_the_servers_bytes_to_a_replaced_file(
+    kaltura_server: KalturaServer, tmp_path: Path, state_dir: Path, head_noted: bool, why: str
 ) -> None:
     """The server has the first chunk, the process died before noting it, and the take
     was then rewritten (a new file in its place): resuming would send the new file's bytes
-    after the old one's. The job stops with a clear error instead."""
+    after the old one's. The job stops with a clear error instead: found by the head noted
+    before the first chunk went out, or, in a state without it, by the file's inode."""
     src = write_fmp4(tmp_path / "take.mp4", seconds=2, seed=1)
     kaltura_server.faults.configure(upload_bytes_per_s=src.stat().st_size // 4)
     session = make_session(kaltura_server)
@@ -352,13 +377,15 @@ def test_a_resume_never_joins_the_servers_bytes_to_a_replaced_file(
     (saved,) = state_dir.glob("*.json")
     data = json.loads(saved.read_text(encoding="utf-8"))
     data.update(confirmed=0, file_complete=False, final_size=None)
-    data["identity"].update(head_len=0, head_sha256="", tail_start=0, tail_len=0, tail_sha256="")
+    data["identity"].update(tail_start=0, tail_len=0, tail_sha256="")
+    if not head_noted:
+        data["identity"].update(head_len=0, head_sha256="")
     saved.write_text(json.dumps(data), encoding="utf-8")
     # ...and another file where the take was.
     write_fmp4(tmp_path / "other.mp4", seconds=2, seed=2).replace(src)
     kaltura_server.faults.reset()
     (resumed,) = make_uploader(session, state_dir).resume_pending()
-    with pytest.raises(UploadError, match="replaced"):
+    with pytest.raises(UploadError, match=why):
         resumed.wait(30)
     entry = kaltura_server.service.store.entries.get(job.entry_id)
     assert entry is not None and kaltura_server.service.entries.content_path(entry) is None
