@@ -110,14 +110,30 @@ class UploadStore:
     def remove(self, job_id: str) -> None:
         self.path_for(job_id).unlink(missing_ok=True)
 
+    @staticmethod
+    def _read(p: Path) -> UploadState:
+        return UploadState.from_json(json.loads(p.read_text(encoding="utf-8")))
+
+    def _files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []
+
+    def peek_all(self) -> list[UploadState]:
+        """Every readable state, touching nothing (another process may own the folder): a
+        damaged file is skipped; a file that cannot be read raises OSError."""
+        out: list[UploadState] = []
+        for p in self._files():
+            try:
+                out.append(self._read(p))
+            except (ValueError, RecursionError):
+                continue
+        return out
+
     def load_all(self) -> list[UploadState]:
         """Every readable state; unreadable files are moved aside, never deleted."""
         out: list[UploadState] = []
-        if not self.dir.is_dir():
-            return out
-        for p in sorted(self.dir.glob("*.json")):
+        for p in self._files():
             try:
-                out.append(UploadState.from_json(json.loads(p.read_text(encoding="utf-8"))))
+                out.append(self._read(p))
             except (OSError, ValueError, RecursionError) as exc:
                 with contextlib.suppress(OSError):
                     kept = system.keep_damaged(p, move=True)

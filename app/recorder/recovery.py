@@ -84,13 +84,8 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
         # nothing is torn. Not a byte changes (an upload may have sent the mfra too).
         whole = media.check_playable(video)
         if whole.playable:
-            state.state = "recovered"
-            state.duration = round(whole.duration, 3)
-            state.bytes = video.stat().st_size
-            state.stop_reason = state.stop_reason or "crash"
-            state.notes.append("the file was complete; only its state was not saved")
-            sidecar.write_state(video, state)
-            return state
+            note = "the file was complete; only its state was not saved"
+            return _recovered(video, state, whole.duration, note)
     truncated = video.with_name(video.name + ".recover-src.tmp")
     repaired = video.with_name(video.name + ".recover.tmp")
     try:
@@ -137,10 +132,22 @@ def finalize(take: RecoverableTake | Path, *, keep_bytes: bool = False) -> sidec
         for tmp in (truncated, repaired):
             with contextlib.suppress(OSError):
                 tmp.unlink()
+    return _recovered(
+        video,
+        state,
+        check.duration,
+        f"recovered {pairs} complete fragments ({check.duration:.2f} s)",
+    )
+
+
+def _recovered(
+    video: Path, state: sidecar.TakeState, duration: float, note: str
+) -> sidecar.TakeState:
+    """Mark the take ``recovered`` with its duration and size now, saying how."""
     state.state = "recovered"
-    state.duration = round(check.duration, 3)
+    state.duration = round(duration, 3)
     state.bytes = video.stat().st_size
     state.stop_reason = state.stop_reason or "crash"
-    state.notes.append(f"recovered {pairs} complete fragments ({check.duration:.2f} s)")
+    state.notes.append(note)
     sidecar.write_state(video, state)
     return state

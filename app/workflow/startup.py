@@ -16,7 +16,6 @@ The report says what was found; the front end shows it with the actions it allow
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from app import paths
 from app.errors import AppError
-from app.kaltura.upload_state import UploadState
+from app.kaltura.upload_state import UploadStore
 from app.recorder import recovery
 from app.workflow.events import Notice
 
@@ -169,16 +168,12 @@ def _pending_upload_paths(services: Services) -> set[Path] | None:
         else:
             root = uploads_dir(services.profile_name).parent
             folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
-        pending: set[Path] = set()
-        for folder in folders:
-            for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-                try:
-                    state = UploadState.from_json(json.loads(file.read_text(encoding="utf-8")))
-                except (ValueError, RecursionError):
-                    continue  # damaged: it resumes nothing (the uploader moves it aside)
-                if state.status == "active":
-                    pending.add(Path(state.path).resolve())
-        return pending
+        return {
+            Path(state.path).resolve()
+            for folder in folders
+            for state in UploadStore(folder).peek_all()  # a damaged one resumes nothing
+            if state.status == "active"
+        }
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop in resolve()
         log.warning("upload states not readable before recovery: %s", exc)
         return None
